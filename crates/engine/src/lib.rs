@@ -3,5 +3,7 @@
 
 pub mod compare;
 pub mod error;
+pub mod keystring;
+pub mod query;
 
 pub use error::{CommandError, CommandResult, ErrorCode};

@@ -48,6 +48,7 @@ error_codes! {
     FailedToParse = 9,
     Unauthorized = 13,
     TypeMismatch = 14,
+    InvalidLength = 16,
     IllegalOperation = 20,
     LockTimeout = 24,
     NamespaceNotFound = 26,
@@ -61,7 +62,7 @@ error_codes! {
     InvalidIdField = 53,
     NotSingleValueField = 54,
     CommandNotFound = 59,
-    WriteConcernFailed = 64,
+    WriteConcernTimeout = 64,
     ImmutableField = 66,
     CannotCreateIndex = 67,
     IndexAlreadyExists = 68,
@@ -76,6 +77,8 @@ error_codes! {
     UnsatisfiableWriteConcern = 100,
     WriteConflict = 112,
     CommandNotSupported = 115,
+    ConflictingOperationInProgress = 117,
+    ReadConcernMajorityNotAvailableYet = 134,
     InvalidPipelineOperator = 168,
     PrimarySteppedDown = 189,
     InvalidIndexSpecificationOption = 197,
@@ -84,10 +87,13 @@ error_codes! {
     NotImplemented = 238,
     SnapshotTooOld = 239,
     SnapshotUnavailable = 246,
+    StaleChunkHistory = 250,
     NoSuchTransaction = 251,
     TransactionCommitted = 256,
     ExceededTimeLimit = 262,
     OperationNotSupportedInTransaction = 263,
+    PreparedTransactionInProgress = 267,
+    MigrationConflict = 272,
     SocketException = 9001,
     NotWritablePrimary = 10107,
     BSONObjectTooLarge = 10334,
@@ -103,6 +109,42 @@ error_codes! {
 impl fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.name(), self.code())
+    }
+}
+
+impl ErrorCode {
+    /// Whether `mongod` files the code under `RetriableError`: the operation may be sent
+    /// again, to the same or another member.
+    pub fn is_retriable(code: i32) -> bool {
+        matches!(
+            code,
+            6 | 7 | 89 | 91 | 134 | 189 | 262 | 317 | 358 | 384 | 402 | 406 | 407 | 412 | 9001 | 10107 | 11600 | 11602 | 13435 | 13436
+        )
+    }
+
+    /// Whether the code means the transaction failed without lasting effect, so the whole
+    /// transaction may be retried (`TransientTransactionError`), following `mongod`'s rule:
+    /// conflicts and snapshot errors always; retriable errors and `NoSuchTransaction` on
+    /// statements; `NoSuchTransaction` on commit or abort only without a write-concern error.
+    pub fn is_transient_transaction_error(code: i32, has_write_concern_error: bool, is_commit_or_abort: bool) -> bool {
+        const ALWAYS: [ErrorCode; 7] = [
+            ErrorCode::WriteConflict,
+            ErrorCode::LockTimeout,
+            ErrorCode::PreparedTransactionInProgress,
+            ErrorCode::SnapshotTooOld,
+            ErrorCode::SnapshotUnavailable,
+            ErrorCode::StaleChunkHistory,
+            ErrorCode::MigrationConflict,
+        ];
+        if ALWAYS.iter().any(|c| c.code() == code) {
+            return true;
+        }
+        let no_such_transaction = code == ErrorCode::NoSuchTransaction.code();
+        if is_commit_or_abort {
+            no_such_transaction && !has_write_concern_error
+        } else {
+            no_such_transaction || ErrorCode::is_retriable(code)
+        }
     }
 }
 

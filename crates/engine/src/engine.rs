@@ -1,0 +1,838 @@
+//! The engine handle: one node's state behind a lock, the command loop, transactions and
+//! reply decoration.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::clock::{ClusterClock, Ts};
+use crate::commands::{self, CommandSpec, Exec, TxnContext};
+use crate::cursor::Cursors;
+use crate::error::{CommandError, CommandResult, ErrorCode, labels};
+use crate::failpoint::{FailAction, FailPoints};
+use crate::oplog::{Oplog, OplogEntry};
+use crate::request::{Acknowledgement, ReadConcernLevel, Request, WriteConcern};
+use crate::session::{SessionKey, Transaction, TxnState};
+use crate::storage::{Catalog, TxnId};
+use crate::unit::{StatementError, WriteUnit, write_conflict};
+
+/// How an engine behaves.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Transactions open longer than this are aborted (`transactionLifetimeLimitSeconds`).
+    pub transaction_lifetime: Duration,
+    /// How many recent oplog entries are kept for reading.
+    pub oplog_capacity: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions { transaction_lifetime: Duration::from_secs(60), oplog_capacity: 4096 }
+    }
+}
+
+/// Who sends a command: what the client said of itself in its handshake.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    /// The application name (`client.application.name`), which fail points may select.
+    pub app_name: Option<String>,
+}
+
+/// The connection was closed without a reply (the `closeConnection` fail point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the connection closed without a reply")]
+pub struct ConnectionClosed;
+
+/// An embedded node that answers MongoDB commands.
+///
+/// Cheap to clone (a handle to shared state); `Send + Sync`. Commands never block a thread:
+/// the state lock is held only while a command computes, and waits (for another transaction to
+/// end, for a fail point's delay) are async.
+///
+/// ```
+/// # tokio_test_block_on(async {
+/// use bson::doc;
+/// use causeway_engine::Engine;
+///
+/// let engine = Engine::new();
+/// let reply = engine.run_command("shop", doc! {"insert": "orders", "documents": [{"sku": "abc123", "qty": 100}]}).await?;
+/// assert_eq!(reply.get_i32("n")?, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime").block_on(f)
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Engine {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("cluster_time", &self.shared.clock.now()).finish_non_exhaustive()
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    clock: Arc<ClusterClock>,
+    failpoints: Mutex<FailPoints>,
+    txn_ended: watch::Sender<u64>,
+    next_unit: AtomicU64,
+    options: EngineOptions,
+}
+
+/// The data of one node, guarded by the engine's lock.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub catalog: Catalog,
+    pub sessions: crate::session::SessionTable,
+    pub cursors: Cursors,
+    pub oplog: Oplog,
+    /// The newest commit time; new snapshots read here.
+    pub last_committed: Ts,
+    /// Snapshot times of open transactions, with counts.
+    snapshots: BTreeMap<Ts, usize>,
+    /// Counts transactions that ended; waiters for a transaction to end watch it.
+    ended_seq: u64,
+    open_transactions: usize,
+    last_sweep: Instant,
+}
+
+/// A command's result before decoration.
+struct Outcome {
+    reply: Document,
+    /// `operationTime`: the commit time of its write, or its read time.
+    op_time: Ts,
+    /// The commit time to wait on for the write concern, if it wrote.
+    wrote: bool,
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// A node with default options and its own cluster clock.
+    pub fn new() -> Engine {
+        Engine::with_options(EngineOptions::default())
+    }
+
+    /// A node with these options.
+    pub fn with_options(options: EngineOptions) -> Engine {
+        Engine::with_clock(options, Arc::new(ClusterClock::new()))
+    }
+
+    /// A node sharing a cluster clock with other members of its deployment.
+    pub fn with_clock(options: EngineOptions, clock: Arc<ClusterClock>) -> Engine {
+        let start = clock.now();
+        let state = State {
+            catalog: Catalog::new(),
+            sessions: Default::default(),
+            cursors: Cursors::default(),
+            oplog: Oplog::new(options.oplog_capacity),
+            last_committed: start,
+            snapshots: BTreeMap::new(),
+            ended_seq: 0,
+            open_transactions: 0,
+            last_sweep: Instant::now(),
+        };
+        Engine {
+            shared: Arc::new(Shared {
+                state: Mutex::new(state),
+                clock,
+                failpoints: Mutex::new(FailPoints::default()),
+                txn_ended: watch::channel(0).0,
+                next_unit: AtomicU64::new(1),
+                options,
+            }),
+        }
+    }
+
+    /// The newest cluster time this node has seen or made.
+    pub fn cluster_time(&self) -> Ts {
+        self.shared.clock.now()
+    }
+
+    /// The newest commit time.
+    pub fn last_committed(&self) -> Ts {
+        self.shared.state.lock().last_committed
+    }
+
+    /// A receiver of every oplog entry committed from now on, in order.
+    pub fn subscribe_oplog(&self) -> mpsc::UnboundedReceiver<Arc<OplogEntry>> {
+        self.shared.state.lock().oplog.subscribe()
+    }
+
+    /// The retained oplog entries later than `after`, oldest first.
+    pub fn oplog_after(&self, after: Ts) -> Vec<Arc<OplogEntry>> {
+        self.shared.state.lock().oplog.read_after(after)
+    }
+
+    /// Runs one command on database `db` for an anonymous client; see [`Engine::run_command_as`].
+    pub async fn run_command(&self, db: &str, command: Document) -> Result<Document, ConnectionClosed> {
+        self.run_command_as(&ClientInfo::default(), db, command).await
+    }
+
+    /// Runs one command on database `db` and returns the reply `mongod` would send: `{ok: 1,
+    /// ...}` or `{ok: 0, errmsg, code, codeName, errorLabels}`, always with `operationTime` and
+    /// `$clusterTime`. `Err(ConnectionClosed)` means the connection must close without a reply.
+    pub async fn run_command_as(&self, client: &ClientInfo, db: &str, command: Document) -> Result<Document, ConnectionClosed> {
+        if let Some(Bson::Document(ct)) = command.get("$clusterTime")
+            && let Some(Bson::Timestamp(ts)) = ct.get("clusterTime")
+        {
+            self.shared.clock.advance(Ts::from_bson(*ts));
+        }
+        let name = command.keys().next().cloned().unwrap_or_default();
+        let action = self.shared.failpoints.lock().check(&name, client.app_name.as_deref());
+        let mut labels_override = None;
+        let mut injected_wc_error = None;
+        if let Some(FailAction { close_connection, block, error, write_concern_error, labels_override: lo }) = action {
+            if let Some(delay) = block {
+                tokio::time::sleep(delay).await;
+            }
+            if close_connection {
+                return Err(ConnectionClosed);
+            }
+            labels_override = lo;
+            if let Some(error) = error {
+                let summary = RequestSummary::of(&command);
+                let reply = error.to_reply();
+                return Ok(self.decorate(reply, None, &summary, labels_override.as_deref()));
+            }
+            injected_wc_error = write_concern_error;
+        }
+        let summary = RequestSummary::of(&command);
+        let result = match Request::parse(db, command) {
+            Ok(req) => self.execute(req).await,
+            Err(e) => Err(e),
+        };
+        let (mut reply, op_time) = match result {
+            Ok(outcome) => (outcome.reply, Some(outcome.op_time)),
+            Err(e) => (e.to_reply(), None),
+        };
+        if let Some(wce) = injected_wc_error {
+            reply.insert("writeConcernError", wce);
+        }
+        Ok(self.decorate(reply, op_time, &summary, labels_override.as_deref()))
+    }
+
+    /// Adds `operationTime`, `$clusterTime` and the error labels.
+    fn decorate(&self, mut reply: Document, op_time: Option<Ts>, req: &RequestSummary, labels_override: Option<&[String]>) -> Document {
+        let code = match reply.get("ok") {
+            Some(Bson::Double(ok)) if *ok == 0.0 => reply.get_i32("code").ok(),
+            _ => None,
+        };
+        let wc_code = match reply.get("writeConcernError") {
+            Some(Bson::Document(wce)) => wce.get_i32("code").ok(),
+            _ => None,
+        };
+        let labels: Vec<String> = match labels_override {
+            Some(labels) => labels.to_vec(),
+            None => {
+                let mut labels: Vec<String> = match reply.get("errorLabels") {
+                    Some(Bson::Array(existing)) => existing.iter().filter_map(|l| l.as_str().map(str::to_owned)).collect(),
+                    _ => Vec::new(),
+                };
+                for label in req.labels(code, wc_code) {
+                    if !labels.iter().any(|l| l == label) {
+                        labels.push(label.to_owned());
+                    }
+                }
+                labels
+            }
+        };
+        reply.remove("errorLabels");
+        if !labels.is_empty() {
+            reply.insert("errorLabels", labels);
+        }
+        let op_time = op_time.unwrap_or_else(|| self.shared.state.lock().last_committed);
+        reply.insert("operationTime", op_time.to_bson());
+        reply.insert("$clusterTime", cluster_time_document(self.shared.clock.now()));
+        reply
+    }
+
+    fn next_unit_id(&self) -> TxnId {
+        TxnId(self.shared.next_unit.fetch_add(1, Ordering::Relaxed))
+    }
+
+    async fn execute(&self, req: Request) -> CommandResult<Outcome> {
+        let Some(spec) = commands::lookup(&req.name) else {
+            return Err(CommandError::new(ErrorCode::CommandNotFound, format!("no such command: '{}'", req.name)));
+        };
+        if spec.admin_only && req.db != "admin" {
+            return Err(CommandError::new(
+                ErrorCode::Unauthorized,
+                format!("{} may only be run against the admin database.", req.name),
+            ));
+        }
+        let outcome = match spec.name {
+            "commitTransaction" => self.commit_transaction(&req)?,
+            "abortTransaction" => self.abort_transaction(&req)?,
+            "configureFailPoint" => {
+                let count = self.shared.failpoints.lock().configure(&req.body)?;
+                let op_time = self.shared.state.lock().last_committed;
+                Outcome { reply: doc! {"count": count as i64, "ok": 1.0}, op_time, wrote: false }
+            }
+            "endSessions" => self.end_sessions(&req)?,
+            _ if req.in_transaction() => self.run_in_transaction(spec, &req)?,
+            _ => self.run_statement(spec, &req).await?,
+        };
+        let mut outcome = outcome;
+        if outcome.wrote || spec.writes {
+            if let Some(wce) = self.await_write_concern(req.write_concern.as_ref()) {
+                outcome.reply.insert("writeConcernError", wce);
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Waits until the write concern is satisfied; on a single node that is at once, and what
+    /// cannot be satisfied is reported as a `writeConcernError`, as `mongod` does.
+    fn await_write_concern(&self, wc: Option<&WriteConcern>) -> Option<Document> {
+        match wc.and_then(|wc| wc.w.as_ref()) {
+            Some(Acknowledgement::Nodes(n)) if *n > 1 => Some(doc! {
+                "code": ErrorCode::UnsatisfiableWriteConcern.code(),
+                "codeName": ErrorCode::UnsatisfiableWriteConcern.name(),
+                "errmsg": "Not enough data-bearing nodes",
+            }),
+            Some(Acknowledgement::Tag(tag)) => Some(doc! {
+                "code": ErrorCode::UnknownReplWriteConcern.code(),
+                "codeName": ErrorCode::UnknownReplWriteConcern.name(),
+                "errmsg": format!("No write concern mode named '{tag}' found in replica set configuration"),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Runs a command outside a transaction: one write unit, committed at the end; if another
+    /// transaction holds a write it needs, waits for that transaction to end and runs again.
+    async fn run_statement(&self, spec: &'static CommandSpec, req: &Request) -> CommandResult<Outcome> {
+        if req.write_concern.as_ref().is_some_and(|wc| wc.is_unacknowledged()) && req.is_retryable_write() {
+            // Unacknowledged writes are not retryable; mongod ignores the txnNumber then.
+        }
+        let deadline = req.max_time.map(|t| Instant::now() + t);
+        loop {
+            let (seen, blocker_started) = {
+                let mut guard = self.shared.state.lock();
+                let state = &mut *guard;
+                self.sweep_expired(state);
+                if let Some(reply) = self.retryable_write_replay(state, spec, req)? {
+                    return Ok(Outcome { reply, op_time: state.last_committed, wrote: false });
+                }
+                let snapshot = self.read_point(state, req)?;
+                let mut unit = WriteUnit::new(self.next_unit_id(), snapshot);
+                let mut exec = Exec {
+                    catalog: &mut state.catalog,
+                    cursors: &mut state.cursors,
+                    unit: &mut unit,
+                    txn: None,
+                    lsid: req.lsid.clone(),
+                };
+                match (spec.handler)(&mut exec, req) {
+                    Ok(reply) => {
+                        let committed = self.commit_unit(state, unit)?;
+                        if req.is_retryable_write() && spec.retryable
+                            && let (Some(key), Some(number)) = (&req.lsid, req.txn_number)
+                        {
+                            let session = state.sessions.get_or_create(key, Instant::now());
+                            session.retry = Some(crate::session::RetryRecord { command: spec.name.to_owned(), reply: reply.clone() });
+                            session.txn_number = Some(number);
+                        }
+                        return Ok(Outcome { reply, op_time: committed.unwrap_or(snapshot), wrote: committed.is_some() });
+                    }
+                    Err(StatementError::Failed(e)) => {
+                        unit.abort(&mut state.catalog);
+                        return Err(e);
+                    }
+                    Err(StatementError::Blocked(blocker)) => {
+                        unit.abort(&mut state.catalog);
+                        (state.ended_seq, self.transaction_start(state, blocker))
+                    }
+                }
+            };
+            let lifetime_end = blocker_started.map(|s| s + self.shared.options.transaction_lifetime);
+            let wake = match (deadline, lifetime_end) {
+                (Some(d), Some(l)) => Some(d.min(l)),
+                (d, l) => d.or(l),
+            };
+            let mut ended = self.shared.txn_ended.subscribe();
+            let wait = ended.wait_for(|seq| *seq > seen);
+            match wake {
+                Some(at) => {
+                    let _ = tokio::time::timeout_at(at, wait).await;
+                }
+                None => {
+                    let _ = wait.await;
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(CommandError::new(ErrorCode::MaxTimeMSExpired, "operation exceeded time limit"));
+            }
+        }
+    }
+
+    /// For a retryable write already executed with this `txnNumber`, its recorded reply.
+    fn retryable_write_replay(&self, state: &mut State, spec: &CommandSpec, req: &Request) -> CommandResult<Option<Document>> {
+        let (Some(key), Some(number)) = (&req.lsid, req.txn_number) else {
+            return Ok(None);
+        };
+        if !req.is_retryable_write() {
+            return Ok(None);
+        }
+        if !spec.retryable {
+            return Err(CommandError::new(
+                ErrorCode::OperationNotSupportedInTransaction,
+                format!("Command '{}' is not supported as a retryable write", spec.name),
+            ));
+        }
+        let now = Instant::now();
+        let session = state.sessions.get_or_create(key, now);
+        match session.txn_number {
+            Some(current) if number < current => Err(CommandError::new(
+                ErrorCode::TransactionTooOld,
+                format!(
+                    "Retryable write with txnNumber {number} is prohibited on session because a newer retryable write with txnNumber {current} has already started on this session."
+                ),
+            )),
+            Some(current) if number == current => match (&session.txn, &session.retry) {
+                (TxnState::None, Some(record)) if record.command == spec.name => Ok(Some(record.reply.clone())),
+                (TxnState::None, _) => Ok(None),
+                _ => Err(CommandError::new(
+                    ErrorCode::IllegalOperation,
+                    format!("txnNumber {number} was used to start a transaction, so it cannot be used for a retryable write"),
+                )),
+            },
+            _ => {
+                let old = std::mem::replace(&mut session.txn, TxnState::None);
+                session.txn_number = Some(number);
+                session.retry = None;
+                if let TxnState::InProgress(txn) = old {
+                    self.end_transaction(state, *txn, false)?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// The snapshot a statement outside a transaction reads.
+    fn read_point(&self, state: &mut State, req: &Request) -> CommandResult<Ts> {
+        let Some(rc) = &req.read_concern else {
+            return Ok(state.last_committed);
+        };
+        if let Some(after) = rc.after_cluster_time {
+            if after > self.shared.clock.now() {
+                return Err(CommandError::new(
+                    ErrorCode::InvalidOptions,
+                    "readConcern afterClusterTime value must not be greater than the current clusterTime",
+                ));
+            }
+            // A no-op write would move a primary's optime past `after`; in memory, moving the
+            // read point there is the same.
+            if after > state.last_committed {
+                state.last_committed = after;
+            }
+        }
+        match rc.level {
+            Some(ReadConcernLevel::Snapshot) => match rc.at_cluster_time {
+                Some(at) if at > state.last_committed => Err(CommandError::new(
+                    ErrorCode::SnapshotUnavailable,
+                    "atClusterTime is later than the newest commit on this node",
+                )),
+                Some(at) => Ok(at),
+                None => Ok(state.last_committed),
+            },
+            _ => Ok(state.last_committed),
+        }
+    }
+
+    /// Commits a unit's writes at a new cluster time; `None` if it wrote nothing.
+    fn commit_unit(&self, state: &mut State, unit: WriteUnit) -> CommandResult<Option<Ts>> {
+        if unit.is_empty() {
+            return Ok(None);
+        }
+        let ts = self.shared.clock.tick();
+        let horizon = state.snapshots.keys().next().map_or(ts, |oldest| (*oldest).min(ts));
+        let ops = unit.commit(&mut state.catalog, ts, horizon)?;
+        state.last_committed = ts;
+        state.oplog.push(OplogEntry { ts, wall: Instant::now(), ops });
+        Ok(Some(ts))
+    }
+
+    /// When the transaction holding `unit` started, if it is open.
+    fn transaction_start(&self, state: &mut State, unit: TxnId) -> Option<Instant> {
+        state
+            .sessions
+            .iter_mut()
+            .find_map(|(_, s)| s.transaction_mut().filter(|t| t.unit.id == unit).map(|t| t.started))
+    }
+
+    /// Aborts transactions older than the lifetime limit.
+    fn sweep_expired(&self, state: &mut State) {
+        if state.open_transactions == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if now.duration_since(state.last_sweep) < Duration::from_millis(100) {
+            return;
+        }
+        state.last_sweep = now;
+        let limit = self.shared.options.transaction_lifetime;
+        let mut expired = Vec::new();
+        for (_, session) in state.sessions.iter_mut() {
+            if session.transaction_mut().is_some_and(|t| now.duration_since(t.started) >= limit)
+                && let TxnState::InProgress(txn) = std::mem::replace(&mut session.txn, TxnState::Aborted)
+            {
+                expired.push(txn);
+            }
+        }
+        for txn in expired {
+            tracing::info!(lifetime = ?limit, "aborting a transaction that exceeded its lifetime limit");
+            // Aborting never fails.
+            let _ = self.end_transaction(state, *txn, false);
+        }
+    }
+
+    /// Ends an open transaction: commits or aborts its unit, closes its cursors, forgets its
+    /// snapshot and wakes statements waiting for it. Returns the commit time, if it wrote.
+    fn end_transaction(&self, state: &mut State, txn: Transaction, commit: bool) -> CommandResult<Option<Ts>> {
+        let snapshot = txn.unit.snapshot;
+        if let Some(count) = state.snapshots.get_mut(&snapshot) {
+            *count -= 1;
+            if *count == 0 {
+                state.snapshots.remove(&snapshot);
+            }
+        }
+        state.open_transactions = state.open_transactions.saturating_sub(1);
+        for cursor in &txn.cursors {
+            state.cursors.close(*cursor);
+        }
+        let result = if commit {
+            self.commit_unit(state, txn.unit)
+        } else {
+            txn.unit.abort(&mut state.catalog);
+            Ok(None)
+        };
+        state.ended_seq += 1;
+        self.shared.txn_ended.send_replace(state.ended_seq);
+        result
+    }
+
+    /// Runs a command inside a multi-document transaction.
+    fn run_in_transaction(&self, spec: &'static CommandSpec, req: &Request) -> CommandResult<Outcome> {
+        let (Some(key), Some(number)) = (&req.lsid, req.txn_number) else {
+            return Err(CommandError::new(ErrorCode::InvalidOptions, "a transaction needs lsid and txnNumber"));
+        };
+        let mut guard = self.shared.state.lock();
+        let state = &mut *guard;
+        self.sweep_expired(state);
+        if req.start_transaction {
+            self.start_transaction(state, req, key, number)?;
+        } else {
+            self.check_continuation(state, req, key, number)?;
+        }
+        if !spec.in_transaction {
+            let err = CommandError::new(
+                ErrorCode::OperationNotSupportedInTransaction,
+                format!("Cannot run '{}' in a multi-document transaction.", req.name),
+            );
+            self.abort_open(state, key)?;
+            return Err(err);
+        }
+        if req.write_concern.is_some() {
+            self.abort_open(state, key)?;
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "Cannot set write concern after starting a transaction.",
+            ));
+        }
+        let session = state.sessions.get_or_create(key, Instant::now());
+        let TxnState::InProgress(mut txn) = std::mem::replace(&mut session.txn, TxnState::None) else {
+            return Err(no_such_transaction(number, "is not in progress"));
+        };
+        let mut exec = Exec {
+            catalog: &mut state.catalog,
+            cursors: &mut state.cursors,
+            unit: &mut txn.unit,
+            txn: Some(TxnContext { number, opened_cursors: Vec::new() }),
+            lsid: Some(key.clone()),
+        };
+        let result = (spec.handler)(&mut exec, req);
+        let opened = exec.txn.map(|t| t.opened_cursors).unwrap_or_default();
+        txn.cursors.extend(opened);
+        let snapshot = txn.unit.snapshot;
+        let failed = match &result {
+            Ok(reply) => reply.contains_key("writeErrors"),
+            Err(_) => true,
+        };
+        if failed {
+            // Any error inside a transaction aborts it, as in mongod.
+            self.end_transaction(state, *txn, false)?;
+            state.sessions.get_or_create(key, Instant::now()).txn = TxnState::Aborted;
+        } else {
+            state.sessions.get_or_create(key, Instant::now()).txn = TxnState::InProgress(txn);
+        }
+        match result {
+            Ok(reply) => Ok(Outcome { reply, op_time: snapshot, wrote: false }),
+            Err(StatementError::Failed(e)) => Err(e),
+            Err(StatementError::Blocked(_)) => Err(write_conflict()),
+        }
+    }
+
+    /// Begins transaction `number` on the session.
+    fn start_transaction(&self, state: &mut State, req: &Request, key: &SessionKey, number: i64) -> CommandResult<()> {
+        let session = state.sessions.get_or_create(key, Instant::now());
+        match session.txn_number {
+            Some(current) if number < current => {
+                return Err(CommandError::new(
+                    ErrorCode::TransactionTooOld,
+                    format!("Cannot start transaction {number} on session because a newer transaction with txnNumber {current} has started."),
+                ));
+            }
+            Some(current) if number == current => {
+                return Err(CommandError::new(
+                    ErrorCode::ConflictingOperationInProgress,
+                    format!("Cannot start a transaction at given transaction number {number}: a transaction or retryable write with the same number has already started"),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(rc) = &req.read_concern {
+            match rc.level {
+                None | Some(ReadConcernLevel::Local | ReadConcernLevel::Majority | ReadConcernLevel::Snapshot) => {}
+                Some(level) => {
+                    return Err(CommandError::new(
+                        ErrorCode::InvalidOptions,
+                        format!("The readConcern level {level:?} is not supported in a transaction; use local, majority or snapshot"),
+                    ));
+                }
+            }
+            if rc.after_cluster_time.is_some_and(|t| t > self.shared.clock.now()) {
+                return Err(CommandError::new(
+                    ErrorCode::InvalidOptions,
+                    "readConcern afterClusterTime value must not be greater than the current clusterTime",
+                ));
+            }
+        }
+        let old = std::mem::replace(&mut session.txn, TxnState::None);
+        session.txn_number = Some(number);
+        session.retry = None;
+        if let TxnState::InProgress(txn) = old {
+            self.end_transaction(state, *txn, false)?;
+        }
+        let snapshot = self.read_point(state, req)?;
+        let unit = WriteUnit::new(self.next_unit_id(), snapshot);
+        *state.snapshots.entry(snapshot).or_default() += 1;
+        state.open_transactions += 1;
+        let txn = Transaction { unit, started: Instant::now(), cursors: Vec::new() };
+        state.sessions.get_or_create(key, Instant::now()).txn = TxnState::InProgress(Box::new(txn));
+        Ok(())
+    }
+
+    /// Checks that a later statement of transaction `number` may run.
+    fn check_continuation(&self, state: &mut State, req: &Request, key: &SessionKey, number: i64) -> CommandResult<()> {
+        let session = state.sessions.get_or_create(key, Instant::now());
+        match session.txn_number {
+            Some(current) if number < current => {
+                return Err(CommandError::new(
+                    ErrorCode::TransactionTooOld,
+                    format!("txnNumber {number} is less than last txnNumber {current} seen in this session"),
+                ));
+            }
+            Some(current) if number == current => {}
+            _ => return Err(no_such_transaction(number, "does not match any in-progress transactions")),
+        }
+        match &session.txn {
+            TxnState::InProgress(_) => {}
+            TxnState::Committed { .. } => {
+                return Err(CommandError::new(
+                    ErrorCode::TransactionCommitted,
+                    format!("Transaction with {{ txnNumber: {number} }} has been committed."),
+                ));
+            }
+            TxnState::Aborted | TxnState::None => return Err(no_such_transaction(number, "has been aborted")),
+        }
+        if req.read_concern.is_some() {
+            self.abort_open(state, key)?;
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "Only the first command in a transaction may specify a readConcern",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Aborts the session's open transaction, if any.
+    fn abort_open(&self, state: &mut State, key: &SessionKey) -> CommandResult<()> {
+        let Some(session) = state.sessions.get_mut(key) else {
+            return Ok(());
+        };
+        if let TxnState::InProgress(txn) = std::mem::replace(&mut session.txn, TxnState::Aborted) {
+            self.end_transaction(state, *txn, false)?;
+        }
+        Ok(())
+    }
+
+    fn commit_transaction(&self, req: &Request) -> CommandResult<Outcome> {
+        let (key, number) = transaction_target(req, "commitTransaction")?;
+        let mut guard = self.shared.state.lock();
+        let state = &mut *guard;
+        self.sweep_expired(state);
+        let session = state.sessions.get_or_create(key, Instant::now());
+        match session.txn_number {
+            Some(current) if number < current => {
+                return Err(CommandError::new(
+                    ErrorCode::TransactionTooOld,
+                    format!("txnNumber {number} is less than last txnNumber {current} seen in this session"),
+                ));
+            }
+            Some(current) if number == current => {}
+            _ => return Err(no_such_transaction(number, "does not match any in-progress transactions")),
+        }
+        match std::mem::replace(&mut session.txn, TxnState::None) {
+            TxnState::InProgress(txn) => {
+                let snapshot = txn.unit.snapshot;
+                let committed = self.end_transaction(state, *txn, true);
+                let session = state.sessions.get_or_create(key, Instant::now());
+                match committed {
+                    Ok(ts) => {
+                        session.txn = TxnState::Committed { ts };
+                        Ok(Outcome { reply: doc! {"ok": 1.0}, op_time: ts.unwrap_or(snapshot), wrote: true })
+                    }
+                    Err(e) => {
+                        session.txn = TxnState::Aborted;
+                        Err(e)
+                    }
+                }
+            }
+            TxnState::Committed { ts } => {
+                session.txn = TxnState::Committed { ts };
+                let op_time = ts.unwrap_or(state.last_committed);
+                Ok(Outcome { reply: doc! {"ok": 1.0}, op_time, wrote: true })
+            }
+            other @ (TxnState::Aborted | TxnState::None) => {
+                session.txn = other;
+                Err(no_such_transaction(number, "has been aborted"))
+            }
+        }
+    }
+
+    fn abort_transaction(&self, req: &Request) -> CommandResult<Outcome> {
+        let (key, number) = transaction_target(req, "abortTransaction")?;
+        let mut guard = self.shared.state.lock();
+        let state = &mut *guard;
+        let session = state.sessions.get_or_create(key, Instant::now());
+        match session.txn_number {
+            Some(current) if number < current => {
+                return Err(CommandError::new(
+                    ErrorCode::TransactionTooOld,
+                    format!("txnNumber {number} is less than last txnNumber {current} seen in this session"),
+                ));
+            }
+            Some(current) if number == current => {}
+            _ => return Err(no_such_transaction(number, "does not match any in-progress transactions")),
+        }
+        match std::mem::replace(&mut session.txn, TxnState::Aborted) {
+            TxnState::InProgress(txn) => {
+                self.end_transaction(state, *txn, false)?;
+                Ok(Outcome { reply: doc! {"ok": 1.0}, op_time: state.last_committed, wrote: true })
+            }
+            TxnState::Committed { ts } => {
+                session.txn = TxnState::Committed { ts };
+                Err(CommandError::new(
+                    ErrorCode::TransactionCommitted,
+                    format!("Transaction with {{ txnNumber: {number} }} has been committed."),
+                ))
+            }
+            TxnState::Aborted | TxnState::None => Err(no_such_transaction(number, "has been aborted")),
+        }
+    }
+
+    fn end_sessions(&self, req: &Request) -> CommandResult<Outcome> {
+        let Bson::Array(ids) = req.target() else {
+            return Err(CommandError::type_mismatch("endSessions takes an array of session ids"));
+        };
+        let keys = ids.iter().map(SessionKey::from_lsid).collect::<CommandResult<Vec<_>>>()?;
+        let mut guard = self.shared.state.lock();
+        let state = &mut *guard;
+        for key in keys {
+            if let Some(session) = state.sessions.remove(&key)
+                && let TxnState::InProgress(txn) = session.txn
+            {
+                self.end_transaction(state, *txn, false)?;
+            }
+        }
+        Ok(Outcome { reply: doc! {"ok": 1.0}, op_time: state.last_committed, wrote: false })
+    }
+}
+
+fn transaction_target<'r>(req: &'r Request, name: &str) -> CommandResult<(&'r SessionKey, i64)> {
+    match (&req.lsid, req.txn_number, req.autocommit) {
+        (Some(key), Some(number), Some(false)) => Ok((key, number)),
+        _ => Err(CommandError::new(
+            ErrorCode::InvalidOptions,
+            format!("{name} must be run within a transaction: it needs lsid, txnNumber and autocommit: false"),
+        )),
+    }
+}
+
+fn no_such_transaction(number: i64, why: &str) -> CommandError {
+    CommandError::new(ErrorCode::NoSuchTransaction, format!("Transaction with {{ txnNumber: {number} }} {why}"))
+}
+
+/// `$clusterTime` as replies carry it; the signature is all zeros (no keys are configured).
+pub fn cluster_time_document(ts: Ts) -> Document {
+    doc! {
+        "clusterTime": ts.to_bson(),
+        "signature": {
+            "hash": Binary { subtype: BinarySubtype::Generic, bytes: vec![0; 20] },
+            "keyId": 0_i64,
+        },
+    }
+}
+
+/// What the label rules need to know of a command.
+struct RequestSummary {
+    name: String,
+    has_txn_number: bool,
+    has_autocommit: bool,
+}
+
+impl RequestSummary {
+    fn of(command: &Document) -> RequestSummary {
+        RequestSummary {
+            name: command.keys().next().cloned().unwrap_or_default(),
+            has_txn_number: command.contains_key("txnNumber"),
+            has_autocommit: command.contains_key("autocommit"),
+        }
+    }
+
+    /// The labels `mongod` gives a reply with error `code` and write-concern error `wc_code`.
+    fn labels(&self, code: Option<i32>, wc_code: Option<i32>) -> Vec<&'static str> {
+        let commit_or_abort = matches!(self.name.as_str(), "commitTransaction" | "abortTransaction");
+        if let Some(code) = code
+            && self.has_txn_number
+            && self.has_autocommit
+            && ErrorCode::is_transient_transaction_error(code, wc_code.is_some(), commit_or_abort)
+        {
+            return vec![labels::TRANSIENT_TRANSACTION_ERROR];
+        }
+        let retryable_write = self.has_txn_number && !self.has_autocommit;
+        let txn_end = self.has_txn_number && self.has_autocommit && commit_or_abort;
+        if (retryable_write || txn_end)
+            && (code.is_some_and(ErrorCode::is_retriable) || wc_code.is_some_and(ErrorCode::is_retriable))
+        {
+            return vec![labels::RETRYABLE_WRITE_ERROR];
+        }
+        Vec::new()
+    }
+}

@@ -1,0 +1,378 @@
+//! The generic arguments of a command: session, transaction, read and write concern, time
+//! limit — parsed and checked once, before the command runs.
+
+use std::time::Duration;
+
+use bson::{Bson, Document};
+
+use crate::clock::Ts;
+use crate::compare::Number;
+use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::session::{SessionKey, type_name};
+
+/// The read concern level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadConcernLevel {
+    /// The member's newest data.
+    Local,
+    /// Like local, for secondaries of sharded clusters.
+    Available,
+    /// Data a majority of members has applied.
+    Majority,
+    /// Like majority, after confirming the member is still primary.
+    Linearizable,
+    /// One point in time.
+    Snapshot,
+}
+
+/// A parsed `readConcern`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadConcern {
+    /// `level`, if given.
+    pub level: Option<ReadConcernLevel>,
+    /// `afterClusterTime`: read at or after this time.
+    pub after_cluster_time: Option<Ts>,
+    /// `atClusterTime`: read at exactly this time (snapshot only).
+    pub at_cluster_time: Option<Ts>,
+}
+
+impl ReadConcern {
+    /// Parses a `readConcern` document.
+    pub fn parse(value: &Bson) -> CommandResult<ReadConcern> {
+        let Bson::Document(doc) = value else {
+            return Err(CommandError::type_mismatch(format!(
+                "BSON field 'readConcern' is the wrong type '{}', expected type 'object'",
+                type_name(value)
+            )));
+        };
+        let mut rc = ReadConcern::default();
+        for (key, v) in doc {
+            match (key.as_str(), v) {
+                ("level", Bson::String(level)) => {
+                    rc.level = Some(match level.as_str() {
+                        "local" => ReadConcernLevel::Local,
+                        "available" => ReadConcernLevel::Available,
+                        "majority" => ReadConcernLevel::Majority,
+                        "linearizable" => ReadConcernLevel::Linearizable,
+                        "snapshot" => ReadConcernLevel::Snapshot,
+                        other => {
+                            return Err(CommandError::failed_to_parse(format!(
+                                "Enumeration value '{other}' for field 'readConcern.level' is not a valid value."
+                            )));
+                        }
+                    })
+                }
+                ("afterClusterTime", Bson::Timestamp(ts)) => rc.after_cluster_time = Some(Ts::from_bson(*ts)),
+                ("atClusterTime", Bson::Timestamp(ts)) => rc.at_cluster_time = Some(Ts::from_bson(*ts)),
+                ("level" | "afterClusterTime" | "atClusterTime", other) => {
+                    return Err(CommandError::type_mismatch(format!(
+                        "BSON field 'readConcern.{key}' is the wrong type '{}'",
+                        type_name(other)
+                    )));
+                }
+                ("afterOpTime" | "provenance", _) => {}
+                _ => {
+                    return Err(CommandError::with_code(40415, format!("BSON field 'readConcern.{key}' is an unknown field.")));
+                }
+            }
+        }
+        if rc.at_cluster_time.is_some() && rc.level != Some(ReadConcernLevel::Snapshot) {
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "readConcern.atClusterTime is only valid with readConcern level 'snapshot'",
+            ));
+        }
+        if rc.at_cluster_time.is_some() && rc.after_cluster_time.is_some() {
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "Specifying a timestamp for readConcern snapshot in a causally consistent session is not allowed.",
+            ));
+        }
+        Ok(rc)
+    }
+}
+
+/// The `w` of a write concern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acknowledgement {
+    /// This many members.
+    Nodes(u32),
+    /// A majority of the voting members.
+    Majority,
+    /// A named mode (none are configured; always an error).
+    Tag(String),
+}
+
+/// A parsed `writeConcern`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteConcern {
+    /// `w`; absent means 1 (or the default).
+    pub w: Option<Acknowledgement>,
+    /// `j`: wait for the journal (in memory, always satisfied with `w`).
+    pub journal: Option<bool>,
+    /// `wtimeout`.
+    pub timeout: Option<Duration>,
+}
+
+impl WriteConcern {
+    /// Parses a `writeConcern` document.
+    pub fn parse(value: &Bson) -> CommandResult<WriteConcern> {
+        let Bson::Document(doc) = value else {
+            return Err(CommandError::type_mismatch(format!(
+                "BSON field 'writeConcern' is the wrong type '{}', expected type 'object'",
+                type_name(value)
+            )));
+        };
+        let mut wc = WriteConcern { w: None, journal: None, timeout: None };
+        for (key, v) in doc {
+            match key.as_str() {
+                "w" => {
+                    wc.w = Some(match v {
+                        Bson::String(s) if s == "majority" => Acknowledgement::Majority,
+                        Bson::String(s) => Acknowledgement::Tag(s.clone()),
+                        other => match Number::from_bson(other) {
+                            Some(Number::Int(n)) if (0..=50).contains(&n) => Acknowledgement::Nodes(n as u32),
+                            Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..=50.0).contains(&f) => {
+                                Acknowledgement::Nodes(f as u32)
+                            }
+                            Some(_) => {
+                                return Err(CommandError::failed_to_parse(
+                                    "w has to be a non-negative number and not greater than 50; found: ".to_owned()
+                                        + &other.to_string(),
+                                ));
+                            }
+                            None => return Err(CommandError::failed_to_parse("w has to be a number or string")),
+                        },
+                    })
+                }
+                "j" | "fsync" => match v {
+                    Bson::Boolean(b) => wc.journal = Some(*b),
+                    other => match Number::from_bson(other) {
+                        Some(n) => wc.journal = Some(n.as_f64() != 0.0),
+                        None => return Err(CommandError::failed_to_parse(format!("'{key}' must be a boolean"))),
+                    },
+                },
+                "wtimeout" | "wtimeoutMS" => match Number::from_bson(v) {
+                    Some(n) => wc.timeout = Some(Duration::from_millis(n.as_f64().max(0.0) as u64)),
+                    None => return Err(CommandError::failed_to_parse("wtimeout must be a number")),
+                },
+                "provenance" | "getLastError" => {}
+                other => {
+                    return Err(CommandError::with_code(40415, format!("BSON field 'writeConcern.{other}' is an unknown field.")));
+                }
+            }
+        }
+        if wc.w == Some(Acknowledgement::Nodes(0)) && wc.journal == Some(true) {
+            return Err(CommandError::failed_to_parse("Cannot use w:0 with j:true"));
+        }
+        Ok(wc)
+    }
+
+    /// Whether the client does not wait for a reply (`w: 0`).
+    pub fn is_unacknowledged(&self) -> bool {
+        self.w == Some(Acknowledgement::Nodes(0))
+    }
+}
+
+/// A command with its generic arguments parsed.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The database it runs on.
+    pub db: String,
+    /// The command name (the first field).
+    pub name: String,
+    /// The whole command document.
+    pub body: Document,
+    /// `lsid`.
+    pub lsid: Option<SessionKey>,
+    /// `txnNumber`.
+    pub txn_number: Option<i64>,
+    /// `autocommit` (only `false` is valid).
+    pub autocommit: Option<bool>,
+    /// `startTransaction: true`.
+    pub start_transaction: bool,
+    /// `readConcern`.
+    pub read_concern: Option<ReadConcern>,
+    /// `writeConcern`.
+    pub write_concern: Option<WriteConcern>,
+    /// `maxTimeMS`, if non-zero.
+    pub max_time: Option<Duration>,
+}
+
+impl Request {
+    /// Parses the generic arguments of `body`.
+    pub fn parse(db: &str, mut body: Document) -> CommandResult<Request> {
+        body.remove("$db");
+        let name = match body.keys().next() {
+            Some(name) => name.clone(),
+            None => return Err(CommandError::new(ErrorCode::CommandNotFound, "no command name given: the command document is empty")),
+        };
+        crate::storage::validate_db_name(db)?;
+        let lsid = body.get("lsid").map(SessionKey::from_lsid).transpose()?;
+        let txn_number = match body.get("txnNumber") {
+            None => None,
+            Some(v @ (Bson::Int64(_) | Bson::Int32(_))) => {
+                let n = match v {
+                    Bson::Int64(n) => *n,
+                    Bson::Int32(n) => i64::from(*n),
+                    _ => 0,
+                };
+                if n < 0 {
+                    return Err(CommandError::bad_value(format!("TxnNumber cannot be negative, got {n}")));
+                }
+                Some(n)
+            }
+            Some(other) => {
+                return Err(CommandError::type_mismatch(format!(
+                    "BSON field 'txnNumber' is the wrong type '{}', expected type 'long'",
+                    type_name(other)
+                )));
+            }
+        };
+        let autocommit = match body.get("autocommit") {
+            None => None,
+            Some(Bson::Boolean(b)) => Some(*b),
+            Some(other) => {
+                return Err(CommandError::type_mismatch(format!(
+                    "BSON field 'autocommit' is the wrong type '{}', expected type 'bool'",
+                    type_name(other)
+                )));
+            }
+        };
+        let start_transaction = match body.get("startTransaction") {
+            None => false,
+            Some(Bson::Boolean(true)) => true,
+            Some(Bson::Boolean(false)) => {
+                return Err(CommandError::new(ErrorCode::InvalidOptions, "Specifying startTransaction=false is not allowed."));
+            }
+            Some(other) => {
+                return Err(CommandError::type_mismatch(format!(
+                    "BSON field 'startTransaction' is the wrong type '{}', expected type 'bool'",
+                    type_name(other)
+                )));
+            }
+        };
+        if txn_number.is_some() && lsid.is_none() {
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "Transaction number requires a session ID to also be specified",
+            ));
+        }
+        if autocommit == Some(true) {
+            return Err(CommandError::new(ErrorCode::InvalidOptions, "Specifying autocommit=true is not allowed."));
+        }
+        if autocommit.is_some() && txn_number.is_none() {
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "'autocommit' field requires a transaction number to also be specified",
+            ));
+        }
+        if start_transaction && autocommit.is_none() {
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "'startTransaction' field requires 'autocommit' field to also be specified",
+            ));
+        }
+        let read_concern = body.get("readConcern").map(ReadConcern::parse).transpose()?;
+        let write_concern = body.get("writeConcern").map(WriteConcern::parse).transpose()?;
+        let max_time = match body.get("maxTimeMS") {
+            None => None,
+            Some(v) => match Number::from_bson(v) {
+                Some(Number::Int(n)) if n >= 0 && n <= i64::from(i32::MAX) => (n > 0).then(|| Duration::from_millis(n as u64)),
+                Some(Number::Float(f)) if f >= 0.0 && f <= f64::from(i32::MAX) && f.fract() == 0.0 => {
+                    (f > 0.0).then(|| Duration::from_millis(f as u64))
+                }
+                _ => return Err(CommandError::bad_value(format!("{v} is not a valid value for maxTimeMS"))),
+            },
+        };
+        Ok(Request {
+            db: db.to_owned(),
+            name,
+            body,
+            lsid,
+            txn_number,
+            autocommit,
+            start_transaction,
+            read_concern,
+            write_concern,
+            max_time,
+        })
+    }
+
+    /// Whether the command belongs to a multi-document transaction (`autocommit: false`).
+    pub fn in_transaction(&self) -> bool {
+        self.autocommit == Some(false)
+    }
+
+    /// Whether it is a retryable write: a `txnNumber` outside a transaction.
+    pub fn is_retryable_write(&self) -> bool {
+        self.txn_number.is_some() && self.autocommit.is_none()
+    }
+
+    /// The value of the command's first field (usually the collection name).
+    pub fn target(&self) -> &Bson {
+        self.body.get(&self.name).unwrap_or(&Bson::Null)
+    }
+
+    /// The collection the command names in its first field.
+    pub fn collection_name(&self) -> CommandResult<&str> {
+        match self.target() {
+            Bson::String(s) => {
+                crate::storage::validate_collection_name(&self.db, s)?;
+                Ok(s)
+            }
+            other => Err(CommandError::new(
+                ErrorCode::InvalidNamespace,
+                format!("collection name has invalid type {}", type_name(other)),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::{Binary, Timestamp, doc, spec::BinarySubtype};
+
+    fn lsid() -> Document {
+        doc! { "id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![1; 16] } }
+    }
+
+    #[test]
+    fn parses_transaction_arguments() {
+        let req = Request::parse(
+            "shop",
+            doc! {"insert": "orders", "$db": "shop", "lsid": lsid(), "txnNumber": 3_i64, "autocommit": false, "startTransaction": true},
+        )
+        .expect("valid");
+        assert!(req.in_transaction() && req.start_transaction);
+        assert_eq!(req.txn_number, Some(3));
+        assert_eq!(req.collection_name().ok(), Some("orders"));
+        assert!(!req.body.contains_key("$db"));
+    }
+
+    #[test]
+    fn refuses_inconsistent_session_arguments() {
+        let code = |cmd: Document| Request::parse("db", cmd).map(|_| ()).map_err(|e| e.code);
+        assert_eq!(code(doc! {"find": "c", "txnNumber": 1_i64}), Err(72));
+        assert_eq!(code(doc! {"find": "c", "lsid": lsid(), "txnNumber": 1_i64, "autocommit": true}), Err(72));
+        assert_eq!(code(doc! {"find": "c", "lsid": lsid(), "autocommit": false}), Err(72));
+        assert_eq!(code(doc! {"find": "c", "lsid": lsid(), "txnNumber": "x"}), Err(14));
+        assert_eq!(code(doc! {}), Err(59));
+    }
+
+    #[test]
+    fn parses_read_and_write_concerns() {
+        let rc = ReadConcern::parse(&Bson::Document(
+            doc! {"level": "majority", "afterClusterTime": Timestamp { time: 5, increment: 1 }},
+        ))
+        .expect("valid");
+        assert_eq!(rc.level, Some(ReadConcernLevel::Majority));
+        assert!(ReadConcern::parse(&Bson::Document(doc! {"level": "bogus"})).is_err());
+        let wc = WriteConcern::parse(&Bson::Document(doc! {"w": "majority", "wtimeout": 100})).expect("valid");
+        assert_eq!(wc.w, Some(Acknowledgement::Majority));
+        assert_eq!(wc.timeout, Some(Duration::from_millis(100)));
+        assert!(WriteConcern::parse(&Bson::Document(doc! {"w": -1})).is_err());
+        assert!(WriteConcern::parse(&Bson::Document(doc! {"w": 0})).expect("valid").is_unacknowledged());
+    }
+}

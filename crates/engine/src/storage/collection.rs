@@ -1,0 +1,170 @@
+//! One collection: multi-version records keyed by `_id`, and its secondary indexes.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bson::{Document, Uuid};
+
+use super::index::Index;
+use super::record::{Record, Version};
+use super::{Key, TxnId, decode};
+use crate::clock::Ts;
+use crate::error::CommandResult;
+
+/// A collection: documents keyed by the key string of their `_id`, each with its committed
+/// versions, plus the marks of uncommitted writes of open transactions.
+#[derive(Debug, Clone)]
+pub struct Collection {
+    records: BTreeMap<Key, Record>,
+    /// Secondary indexes (`_id` is the record map itself).
+    pub indexes: Vec<Index>,
+    pending: HashMap<Key, TxnId>,
+    /// The transaction that created the collection and has not yet committed, if any.
+    pub created_by: Option<TxnId>,
+    /// The collection's identity, as `listCollections` reports it.
+    pub uuid: Uuid,
+    /// The options it was created with.
+    pub options: Document,
+}
+
+impl Collection {
+    /// An empty collection.
+    pub fn new(options: Document, created_by: Option<TxnId>) -> Collection {
+        Collection {
+            records: BTreeMap::new(),
+            indexes: Vec::new(),
+            pending: HashMap::new(),
+            created_by,
+            uuid: Uuid::new(),
+            options,
+        }
+    }
+
+    /// Whether a reader of transaction `txn` (or a non-transactional reader, `None`) sees the
+    /// collection: committed, or created by that very transaction.
+    pub fn visible_to(&self, txn: Option<TxnId>) -> bool {
+        self.created_by.is_none() || self.created_by == txn
+    }
+
+    /// The document with this `_id` key as a reader at `at` sees it.
+    pub fn get(&self, id: &[u8], at: Ts) -> Option<&[u8]> {
+        self.records.get(id).and_then(|r| r.doc_at(at))
+    }
+
+    /// The newest committed version of the document with this `_id` key.
+    pub fn latest(&self, id: &[u8]) -> Option<&Version> {
+        self.records.get(id).map(Record::latest)
+    }
+
+    /// The documents a reader at `at` sees, in `_id` order.
+    pub fn scan(&self, at: Ts) -> impl Iterator<Item = (&Key, &[u8])> + '_ {
+        self.records.iter().filter_map(move |(id, r)| r.doc_at(at).map(|doc| (id, doc)))
+    }
+
+    /// How many documents a reader at `at` sees.
+    pub fn count_at(&self, at: Ts) -> usize {
+        self.records.values().filter(|r| r.doc_at(at).is_some()).count()
+    }
+
+    /// The index with this name.
+    pub fn index(&self, name: &str) -> Option<&Index> {
+        self.indexes.iter().find(|i| i.name == name)
+    }
+
+    /// The open transaction holding an uncommitted write of this `_id`, if any.
+    pub fn pending_writer(&self, id: &[u8]) -> Option<TxnId> {
+        self.pending.get(id).copied()
+    }
+
+    /// Records that `txn` holds an uncommitted write of this `_id`.
+    pub fn mark_pending(&mut self, id: Key, txn: TxnId) {
+        self.pending.insert(id, txn);
+    }
+
+    /// Forgets every uncommitted mark of `txn` (it committed or aborted).
+    pub fn release(&mut self, txn: TxnId) {
+        self.pending.retain(|_, t| *t != txn);
+        for index in &mut self.indexes {
+            index.release(txn);
+        }
+    }
+
+    /// Installs a committed version of a document (`None`: deleted) at `ts`, and reclaims
+    /// versions no reader at or after `horizon` can see.
+    pub fn install(&mut self, id: Key, doc: Option<Box<[u8]>>, ts: Ts, horizon: Ts) -> CommandResult<()> {
+        if !self.indexes.is_empty()
+            && let Some(bytes) = &doc
+        {
+            let parsed = decode(bytes)?;
+            for index in &mut self.indexes {
+                for key in index.keys_of(&parsed)? {
+                    index.insert_entry(key.into_boxed_slice(), id.clone());
+                }
+            }
+        }
+        let version = Version { ts, doc };
+        let record = match self.records.get_mut(&id) {
+            Some(record) => {
+                record.push(version);
+                record
+            }
+            None => self.records.entry(id.clone()).or_insert(Record::new(version)),
+        };
+        let dropped = record.prune(horizon);
+        let dead = record.is_dead(horizon);
+        let kept: Vec<Version> = if dead { Vec::new() } else { record.versions().to_vec() };
+        if dead {
+            self.records.remove(&id);
+        }
+        if !self.indexes.is_empty() && (!dropped.is_empty() || dead) {
+            self.remove_stale_entries(&id, &dropped, &kept)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the index entries of `dropped` versions that no `kept` version still has.
+    fn remove_stale_entries(&mut self, id: &Key, dropped: &[Version], kept: &[Version]) -> CommandResult<()> {
+        for index in &mut self.indexes {
+            let mut live = BTreeSet::new();
+            for version in kept {
+                if let Some(bytes) = &version.doc {
+                    live.extend(index.keys_of(&decode(bytes)?)?);
+                }
+            }
+            for version in dropped {
+                if let Some(bytes) = &version.doc {
+                    for key in index.keys_of(&decode(bytes)?)? {
+                        if !live.contains(&key) {
+                            index.remove_entry(key.into_boxed_slice(), id.clone());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a built index: entries for every retained version of every document.
+    pub fn add_index(&mut self, mut index: Index) -> CommandResult<()> {
+        for (id, record) in &self.records {
+            for version in record.versions() {
+                if let Some(bytes) = &version.doc {
+                    for key in index.keys_of(&decode(bytes)?)? {
+                        index.insert_entry(key.into_boxed_slice(), id.clone());
+                    }
+                }
+            }
+        }
+        self.indexes.push(index);
+        Ok(())
+    }
+
+    /// Number of documents with at least one retained version (for statistics and tests).
+    pub fn record_count(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Total retained versions (for statistics and tests).
+    pub fn version_count(&self) -> usize {
+        self.records.values().map(|r| r.versions().len()).sum()
+    }
+}

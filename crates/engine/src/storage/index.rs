@@ -1,0 +1,182 @@
+//! Secondary indexes: ordered sets of (key string, `_id` key string).
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
+
+use bson::{Bson, Document};
+
+use super::{Key, TxnId};
+use crate::compare::Number;
+use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::keystring::{self, Direction};
+
+/// A secondary index.
+///
+/// Its entries are a superset of what any reader sees: every key of every retained version of
+/// every document. Readers use it to find candidates and check each candidate's visible version
+/// against the query, so entries never need versions of their own.
+#[derive(Debug, Clone)]
+pub struct Index {
+    /// The index name (`sku_1`).
+    pub name: String,
+    /// The key pattern as fields and directions.
+    pub pattern: Vec<(String, Direction)>,
+    /// The index document `listIndexes` returns (`{v: 2, key: {...}, name: ..., unique: ...}`).
+    pub spec: Document,
+    /// Whether two documents may not share a key.
+    pub unique: bool,
+    /// The transaction that created the index and has not yet committed, if any.
+    pub created_by: Option<TxnId>,
+    entries: BTreeSet<(Key, Key)>,
+    pending: HashMap<Key, TxnId>,
+}
+
+impl Index {
+    /// An empty index from an index spec (`{key: {...}, name: ..., unique: ...}`).
+    pub fn from_spec(spec: &Document, created_by: Option<TxnId>) -> CommandResult<Index> {
+        let key = match spec.get("key") {
+            Some(Bson::Document(key)) => key,
+            Some(_) => return Err(CommandError::type_mismatch("the index 'key' must be a document")),
+            None => return Err(CommandError::failed_to_parse("an index spec needs a 'key' field")),
+        };
+        let pattern = parse_key_pattern(key)?;
+        let name = match spec.get("name") {
+            Some(Bson::String(name)) if !name.is_empty() => name.clone(),
+            Some(Bson::String(_)) => return Err(CommandError::new(ErrorCode::CannotCreateIndex, "index name cannot be empty")),
+            Some(_) => return Err(CommandError::type_mismatch("the index 'name' must be a string")),
+            None => default_name(&pattern),
+        };
+        let unique = match spec.get("unique") {
+            None => false,
+            Some(Bson::Boolean(b)) => *b,
+            Some(other) => Number::from_bson(other).map(|n| n.as_f64() != 0.0).ok_or_else(|| {
+                CommandError::type_mismatch("the index option 'unique' must be a boolean")
+            })?,
+        };
+        for option in spec.keys() {
+            if !matches!(option.as_str(), "key" | "name" | "unique" | "v" | "background" | "ns") {
+                return Err(CommandError::new(
+                    ErrorCode::InvalidIndexSpecificationOption,
+                    format!("the index option '{option}' is not supported by this engine"),
+                ));
+            }
+        }
+        let mut normalized = bson::doc! { "v": 2, "key": key.clone(), "name": name.clone() };
+        if unique {
+            normalized.insert("unique", true);
+        }
+        Ok(Index {
+            name,
+            pattern,
+            spec: normalized,
+            unique,
+            created_by,
+            entries: BTreeSet::new(),
+            pending: HashMap::new(),
+        })
+    }
+
+
+    /// Whether the key pattern starts with `path`.
+    pub fn leads_with(&self, path: &str) -> bool {
+        self.pattern.first().is_some_and(|(p, _)| p == path)
+    }
+
+    /// The keys of a document for this index.
+    pub fn keys_of(&self, doc: &Document) -> CommandResult<Vec<Vec<u8>>> {
+        keystring::index_keys(doc, &self.pattern)
+    }
+
+    /// The `_id` keys of documents with an entry starting with `prefix`: a whole key, or the
+    /// encodings of the leading fields of a compound key (encodings are self-delimiting, so a
+    /// prefix never matches part of a longer value).
+    pub fn ids_with_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = &'a Key> + 'a {
+        let start: (Key, Key) = (Box::from(prefix), Box::default());
+        self.entries
+            .range((Bound::Included(start), Bound::Unbounded))
+            .take_while(move |(k, _)| k.starts_with(prefix))
+            .map(|(_, id)| id)
+    }
+
+    /// Adds an entry.
+    pub fn insert_entry(&mut self, key: Key, id: Key) {
+        self.entries.insert((key, id));
+    }
+
+    /// Removes an entry.
+    pub fn remove_entry(&mut self, key: Key, id: Key) {
+        self.entries.remove(&(key, id));
+    }
+
+    /// Whether an entry exists.
+    pub fn has_entry(&self, key: &[u8], id: &[u8]) -> bool {
+        self.entries.contains(&(Box::from(key), Box::from(id)))
+    }
+
+    /// The transaction that holds an uncommitted write of `key` (unique indexes).
+    pub fn pending_writer(&self, key: &[u8]) -> Option<TxnId> {
+        self.pending.get(key).copied()
+    }
+
+    /// Records that `txn` is writing `key` (unique indexes).
+    pub fn mark_pending(&mut self, key: Key, txn: TxnId) {
+        self.pending.insert(key, txn);
+    }
+
+    /// Forgets the uncommitted keys of `txn`.
+    pub fn release(&mut self, txn: TxnId) {
+        self.pending.retain(|_, t| *t != txn);
+    }
+
+    /// Number of entries (for tests and statistics).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the index has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Parses `{a: 1, "b.c": -1}` into fields and directions.
+pub fn parse_key_pattern(key: &Document) -> CommandResult<Vec<(String, Direction)>> {
+    if key.is_empty() {
+        return Err(CommandError::new(ErrorCode::CannotCreateIndex, "index keys cannot be empty"));
+    }
+    key.iter()
+        .map(|(field, value)| {
+            if field.is_empty() || field.starts_with('$') || field.split('.').any(str::is_empty) {
+                return Err(CommandError::new(
+                    ErrorCode::CannotCreateIndex,
+                    format!("bad index key pattern {key}: invalid field name '{field}'"),
+                ));
+            }
+            let direction = match Number::from_bson(value).map(Number::as_f64) {
+                Some(n) if n > 0.0 => Direction::Ascending,
+                Some(n) if n < 0.0 => Direction::Descending,
+                _ => {
+                    return Err(CommandError::new(
+                        ErrorCode::CannotCreateIndex,
+                        format!(
+                            "bad index key pattern {key}: only ascending (1) and descending (-1) keys are supported by this engine, not {value}"
+                        ),
+                    ));
+                }
+            };
+            Ok((field.clone(), direction))
+        })
+        .collect()
+}
+
+/// The default name of an index: `a_1_b_-1`.
+pub fn default_name(pattern: &[(String, Direction)]) -> String {
+    pattern
+        .iter()
+        .map(|(field, dir)| match dir {
+            Direction::Ascending => format!("{field}_1"),
+            Direction::Descending => format!("{field}_-1"),
+        })
+        .collect::<Vec<_>>()
+        .join("_")
+}

@@ -1,0 +1,377 @@
+//! A unit of writes that commits or aborts as a whole: a multi-document transaction, or one
+//! statement outside a transaction.
+//!
+//! A unit reads at its snapshot plus its own uncommitted writes. Each write claims the document
+//! (and the keys of unique indexes) with a pending mark, so a second writer finds the conflict
+//! at once; at commit the unit installs its versions at one new timestamp and releases its
+//! marks.
+
+use std::collections::{BTreeMap, HashMap};
+
+use bson::{Bson, Document};
+
+use crate::clock::Ts;
+use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::oplog::Op;
+use crate::storage::{Catalog, Collection, Key, TxnId, decode};
+
+/// Why a statement could not go on.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatementError {
+    /// It failed; the error goes to the client.
+    Failed(CommandError),
+    /// Another open transaction holds an uncommitted write it needs: a transaction gets a
+    /// `WriteConflict`, a statement outside one waits for that transaction to end and retries.
+    Blocked(TxnId),
+}
+
+impl From<CommandError> for StatementError {
+    fn from(e: CommandError) -> StatementError {
+        StatementError::Failed(e)
+    }
+}
+
+/// The result of one statement.
+pub type StatementResult<T> = Result<T, StatementError>;
+
+/// A database and collection name.
+pub type Namespace = (String, String);
+
+/// The `WriteConflict` every conflicting write gets.
+pub fn write_conflict() -> CommandError {
+    CommandError::new(
+        ErrorCode::WriteConflict,
+        "Write conflict during plan execution and yielding is disabled. :: Please retry your operation or multi-document transaction.",
+    )
+}
+
+/// The uncommitted writes of one unit to one collection.
+#[derive(Debug, Default, Clone)]
+struct CollectionWrites {
+    /// The newest image of each written document (`None`: deleted), by `_id` key.
+    docs: BTreeMap<Key, Option<Box<[u8]>>>,
+    /// The unique-index keys the images hold: (index name, key) → `_id` key.
+    unique_keys: HashMap<(String, Vec<u8>), Key>,
+}
+
+/// A transaction's or a statement's snapshot and uncommitted writes.
+#[derive(Debug)]
+pub struct WriteUnit {
+    /// Marks this unit's pending writes.
+    pub id: TxnId,
+    /// The committed state the unit reads.
+    pub snapshot: Ts,
+    writes: BTreeMap<Namespace, CollectionWrites>,
+    catalog_ops: Vec<Op>,
+}
+
+impl WriteUnit {
+    /// A unit reading at `snapshot`.
+    pub fn new(id: TxnId, snapshot: Ts) -> WriteUnit {
+        WriteUnit { id, snapshot, writes: BTreeMap::new(), catalog_ops: Vec::new() }
+    }
+
+    /// Whether the unit has written nothing.
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.catalog_ops.is_empty()
+    }
+
+    /// The collection as this unit sees it (committed, or created by this unit).
+    pub fn collection<'c>(&self, catalog: &'c Catalog, db: &str, coll: &str) -> Option<&'c Collection> {
+        catalog.collection(db, coll).filter(|c| c.visible_to(Some(self.id)))
+    }
+
+    /// The document with this `_id` key as the unit sees it.
+    pub fn get<'a>(&'a self, catalog: &'a Catalog, db: &str, coll: &str, id: &[u8]) -> Option<&'a [u8]> {
+        if let Some(image) = self.own_image(db, coll, id) {
+            return image;
+        }
+        self.collection(catalog, db, coll)?.get(id, self.snapshot)
+    }
+
+    fn own_image(&self, db: &str, coll: &str, id: &[u8]) -> Option<Option<&[u8]>> {
+        let writes = self.writes.get(&(db.to_owned(), coll.to_owned()))?;
+        writes.docs.get(id).map(|image| image.as_deref())
+    }
+
+    /// Every document the unit sees in the collection, in `_id` order.
+    pub fn scan<'a>(&'a self, catalog: &'a Catalog, db: &str, coll: &str) -> Vec<(&'a [u8], &'a [u8])> {
+        let committed = self.collection(catalog, db, coll).into_iter().flat_map(|c| c.scan(self.snapshot));
+        let Some(own) = self.writes.get(&(db.to_owned(), coll.to_owned())) else {
+            return committed.map(|(id, doc)| (&id[..], doc)).collect();
+        };
+        let mut merged: BTreeMap<&'a [u8], &'a [u8]> = committed.map(|(id, doc)| (&id[..], doc)).collect();
+        for (id, image) in &own.docs {
+            match image {
+                Some(doc) => merged.insert(id, doc),
+                None => merged.remove(&id[..]),
+            };
+        }
+        merged.into_iter().collect()
+    }
+
+    /// The `_id` keys of the documents this unit itself wrote in the collection.
+    pub fn own_ids(&self, db: &str, coll: &str) -> Vec<&[u8]> {
+        self.writes
+            .get(&(db.to_owned(), coll.to_owned()))
+            .map(|w| w.docs.keys().map(|k| &k[..]).collect())
+            .unwrap_or_default()
+    }
+
+    /// Creates the collection if this unit does not see it (an insert or upsert into a new
+    /// collection creates it, as in `mongod`).
+    pub fn ensure_collection(&mut self, catalog: &mut Catalog, db: &str, coll: &str) -> StatementResult<()> {
+        match catalog.collection(db, coll) {
+            Some(c) if c.visible_to(Some(self.id)) => Ok(()),
+            Some(c) => Err(StatementError::Blocked(c.created_by.unwrap_or(self.id))),
+            None => {
+                crate::storage::validate_collection_name(db, coll)?;
+                self.create_collection(catalog, db, coll, Document::new());
+                Ok(())
+            }
+        }
+    }
+
+    /// Creates a collection that does not exist yet; it is visible to others at commit.
+    pub fn create_collection(&mut self, catalog: &mut Catalog, db: &str, coll: &str, options: Document) {
+        catalog.insert_collection(db, coll, Collection::new(options.clone(), Some(self.id)));
+        self.catalog_ops.push(Op::CreateCollection { db: db.to_owned(), coll: coll.to_owned(), options });
+    }
+
+    /// Records an index this unit built on a collection; it is visible to others at commit.
+    pub fn created_index(&mut self, db: &str, coll: &str, spec: Document) {
+        self.catalog_ops.push(Op::CreateIndex { db: db.to_owned(), coll: coll.to_owned(), spec });
+    }
+
+    /// Writes a new image of a document (`None` deletes it), after checking for conflicts and
+    /// unique-key violations. Nothing changes if the write is refused.
+    pub fn write(
+        &mut self,
+        catalog: &mut Catalog,
+        db: &str,
+        coll: &str,
+        id: &[u8],
+        image: Option<(Box<[u8]>, &Document)>,
+    ) -> StatementResult<()> {
+        let ns: Namespace = (db.to_owned(), coll.to_owned());
+        let Some(collection) = catalog.collection_mut(db, coll).filter(|c| c.visible_to(Some(self.id))) else {
+            return Err(CommandError::new(ErrorCode::NamespaceNotFound, format!("ns does not exist: {db}.{coll}")).into());
+        };
+        match collection.pending_writer(id) {
+            Some(other) if other != self.id => return Err(StatementError::Blocked(other)),
+            _ => {}
+        }
+        if collection.latest(id).is_some_and(|v| v.ts > self.snapshot) {
+            return Err(write_conflict().into());
+        }
+        let own = self.writes.entry(ns).or_default();
+        let new_doc = image.as_ref().map(|(_, doc)| *doc);
+        let new_unique = unique_keys_of(collection, new_doc)?;
+        for (index_name, key) in &new_unique {
+            let claim = UniqueClaim { unit: self.id, snapshot: self.snapshot, id, index_name, key };
+            if let Err(e) = claim.check(collection, own) {
+                return Err(match e {
+                    UniqueViolation::Duplicate => {
+                        StatementError::Failed(duplicate_key(db, coll, collection, index_name, new_doc))
+                    }
+                    UniqueViolation::Statement(e) => e,
+                });
+            }
+        }
+
+        // Checks passed: claim and record.
+        own.unique_keys.retain(|_, owner| &owner[..] != id);
+        for (index_name, key) in new_unique {
+            if let Some(index) = collection.indexes.iter_mut().find(|i| i.name == index_name) {
+                index.mark_pending(Box::from(&key[..]), self.id);
+            }
+            own.unique_keys.insert((index_name, key), Box::from(id));
+        }
+        collection.mark_pending(Box::from(id), self.id);
+        own.docs.insert(Box::from(id), image.map(|(bytes, _)| bytes));
+        Ok(())
+    }
+
+    /// Installs every write at `ts` and returns the oplog operations, catalog changes first.
+    pub fn commit(self, catalog: &mut Catalog, ts: Ts, horizon: Ts) -> CommandResult<Vec<Op>> {
+        let mut ops = self.catalog_ops;
+        for op in &ops {
+            match op {
+                Op::CreateCollection { db, coll, .. } => {
+                    if let Some(c) = catalog.collection_mut(db, coll) {
+                        c.created_by = None;
+                    }
+                }
+                Op::CreateIndex { db, coll, .. } => {
+                    if let Some(c) = catalog.collection_mut(db, coll) {
+                        for index in &mut c.indexes {
+                            if index.created_by == Some(self.id) {
+                                index.created_by = None;
+                            }
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        for ((db, coll), writes) in self.writes {
+            let Some(collection) = catalog.collection_mut(&db, &coll) else {
+                continue;
+            };
+            for (id, image) in writes.docs {
+                ops.push(match &image {
+                    Some(doc) => Op::Put { db: db.clone(), coll: coll.clone(), id: id.clone(), doc: doc.clone() },
+                    None => Op::Delete { db: db.clone(), coll: coll.clone(), id: id.clone() },
+                });
+                collection.install(id, image, ts, horizon)?;
+            }
+            collection.release(self.id);
+        }
+        Ok(ops)
+    }
+
+    /// Drops every write: releases the marks and removes what the unit created.
+    pub fn abort(self, catalog: &mut Catalog) {
+        for (db, coll) in self.writes.keys() {
+            if let Some(collection) = catalog.collection_mut(db, coll) {
+                collection.release(self.id);
+            }
+        }
+        for op in self.catalog_ops.iter().rev() {
+            match op {
+                Op::CreateCollection { db, coll, .. } => {
+                    if catalog.collection(db, coll).is_some_and(|c| c.created_by == Some(self.id)) {
+                        catalog.remove_collection(db, coll);
+                    }
+                }
+                Op::CreateIndex { db, coll, .. } => {
+                    if let Some(c) = catalog.collection_mut(db, coll) {
+                        c.indexes.retain(|i| i.created_by != Some(self.id));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The (index name, key) pairs of `doc` in the collection's unique indexes.
+fn unique_keys_of(collection: &Collection, doc: Option<&Document>) -> CommandResult<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let Some(doc) = doc else {
+        return Ok(out);
+    };
+    for index in &collection.indexes {
+        // Key generation also validates the document for non-unique indexes (parallel arrays).
+        let keys = index.keys_of(doc)?;
+        if index.unique {
+            out.extend(keys.into_iter().map(|k| (index.name.clone(), k)));
+        }
+    }
+    Ok(out)
+}
+
+/// One unique-index key a write wants to hold.
+struct UniqueClaim<'a> {
+    unit: TxnId,
+    snapshot: Ts,
+    id: &'a [u8],
+    index_name: &'a str,
+    key: &'a [u8],
+}
+
+/// Why a unique key cannot be claimed.
+enum UniqueViolation {
+    /// A document the writer sees holds the key.
+    Duplicate,
+    /// A conflict, a block, or a failure reading the index.
+    Statement(StatementError),
+}
+
+impl From<CommandError> for UniqueViolation {
+    fn from(e: CommandError) -> UniqueViolation {
+        UniqueViolation::Statement(e.into())
+    }
+}
+
+impl UniqueClaim<'_> {
+    /// Refuses a key another document holds: a duplicate if the writer sees that document, a
+    /// conflict if it was written after the snapshot or is uncommitted.
+    fn check(&self, collection: &Collection, own: &CollectionWrites) -> Result<(), UniqueViolation> {
+        let Some(index) = collection.index(self.index_name) else {
+            return Ok(());
+        };
+        if let Some(other) = index.pending_writer(self.key).filter(|t| *t != self.unit) {
+            return Err(UniqueViolation::Statement(StatementError::Blocked(other)));
+        }
+        if own
+            .unique_keys
+            .get(&(self.index_name.to_owned(), self.key.to_vec()))
+            .is_some_and(|holder| &holder[..] != self.id)
+        {
+            return Err(UniqueViolation::Duplicate);
+        }
+        for holder in index.ids_with_prefix(self.key) {
+            if &holder[..] == self.id || own.docs.contains_key(holder) {
+                continue;
+            }
+            let Some(bytes) = collection.latest(holder).and_then(|v| v.doc.as_deref()) else {
+                continue;
+            };
+            if !index.keys_of(&decode(bytes)?)?.iter().any(|k| k == self.key) {
+                continue;
+            }
+            if collection.latest(holder).is_some_and(|v| v.ts > self.snapshot) {
+                return Err(UniqueViolation::Statement(write_conflict().into()));
+            }
+            return Err(UniqueViolation::Duplicate);
+        }
+        Ok(())
+    }
+}
+
+/// The `DuplicateKey` error for a unique index, with `keyPattern` and `keyValue` read from the
+/// document that was refused.
+fn duplicate_key(db: &str, coll: &str, collection: &Collection, index_name: &str, doc: Option<&Document>) -> CommandError {
+    let Some(index) = collection.index(index_name) else {
+        return duplicate_key_error(db, coll, index_name, Document::new(), Document::new());
+    };
+    let pattern = match index.spec.get("key") {
+        Some(Bson::Document(key)) => key.clone(),
+        _ => Document::new(),
+    };
+    let mut value = Document::new();
+    for (field, _) in &index.pattern {
+        let v = doc.and_then(|d| dotted_get(d, field)).cloned().unwrap_or(Bson::Null);
+        value.insert(field.clone(), v);
+    }
+    duplicate_key_error(db, coll, index_name, pattern, value)
+}
+
+/// The value at a dotted path through sub-documents (no array traversal).
+pub fn dotted_get<'d>(doc: &'d Document, path: &str) -> Option<&'d Bson> {
+    let mut parts = path.split('.');
+    let mut current = doc.get(parts.next()?)?;
+    for part in parts {
+        current = match current {
+            Bson::Document(d) => d.get(part)?,
+            Bson::Array(items) => items.get(part.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(current)
+}
+
+/// `E11000 duplicate key error ...` with `keyPattern` / `keyValue`, as `mongod` reports it.
+pub fn duplicate_key_error(db: &str, coll: &str, index_name: &str, pattern: Document, value: Document) -> CommandError {
+    let shown: Vec<String> = value.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+    CommandError::new(
+        ErrorCode::DuplicateKey,
+        format!(
+            "E11000 duplicate key error collection: {db}.{coll} index: {index_name} dup key: {{ {} }}",
+            shown.join(", ")
+        ),
+    )
+    .with_extra("keyPattern", pattern)
+    .with_extra("keyValue", value)
+}

@@ -77,6 +77,7 @@ error_codes! {
     WriteConflict = 112,
     CommandNotSupported = 115,
     InvalidPipelineOperator = 168,
+    CannotIndexParallelArrays = 171,
     PrimarySteppedDown = 189,
     InvalidIndexSpecificationOption = 197,
     NoSuchSession = 206,

@@ -1197,7 +1197,7 @@ mod tests {
         ]
     }
 
-    fn arb_number() -> impl Strategy<Value = Bson> {
+    fn arb_number() -> BoxedStrategy<Bson> {
         prop_oneof![
             any::<i32>().prop_map(Bson::Int32),
             (-4_i32..4).prop_map(Bson::Int32),
@@ -1220,6 +1220,20 @@ mod tests {
             .prop_map(dec),
             any::<[u8; 16]>().prop_map(|bytes| Bson::Decimal128(Decimal128::from_bytes(bytes))),
         ]
+        .boxed()
+    }
+
+    /// Pairs of numbers, many of them close: neighbouring integers, and an integer with its
+    /// nearest double.
+    fn arb_number_pair() -> BoxedStrategy<(Bson, Bson)> {
+        prop_oneof![
+            (arb_number(), arb_number()),
+            (arb_i64(), -3_i64..=3)
+                .prop_map(|(i, d)| (Bson::Int64(i), Bson::Int64(i.saturating_add(d)))),
+            arb_i64().prop_map(|i| (Bson::Int64(i), Bson::Double(i as f64))),
+            (arb_i64(), arb_f64()).prop_map(|(i, f)| (Bson::Int64(i), Bson::Double(f))),
+        ]
+        .boxed()
     }
 
     /// Short strings over an alphabet with the escaped bytes, so that equal and prefix pairs
@@ -1232,7 +1246,7 @@ mod tests {
         .prop_map(String::from_iter)
     }
 
-    fn arb_leaf() -> impl Strategy<Value = Bson> {
+    fn arb_leaf() -> BoxedStrategy<Bson> {
         prop_oneof![
             4 => arb_number(),
             2 => arb_string().prop_map(Bson::String),
@@ -1272,28 +1286,31 @@ mod tests {
                 Bson::Undefined,
             ]),
         ]
+        .boxed()
     }
 
     fn arb_name() -> impl Strategy<Value = String> {
         prop::sample::select(vec!["", "a", "b", "ab", "a\0", "0"]).prop_map(str::to_owned)
     }
 
-    fn arb_bson() -> impl Strategy<Value = Bson> {
-        arb_leaf().prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec((arb_name(), inner.clone()), 0..4)
-                    .prop_map(|fields| Bson::Document(fields.into_iter().collect())),
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
-                (
-                    arb_string(),
-                    prop::collection::vec((arb_name(), inner), 0..3)
-                )
-                    .prop_map(|(code, fields)| code_with_scope(
-                        &code,
-                        fields.into_iter().collect()
-                    )),
-            ]
-        })
+    fn arb_bson() -> BoxedStrategy<Bson> {
+        arb_leaf()
+            .prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec((arb_name(), inner.clone()), 0..4)
+                        .prop_map(|fields| Bson::Document(fields.into_iter().collect())),
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
+                    (
+                        arb_string(),
+                        prop::collection::vec((arb_name(), inner), 0..3)
+                    )
+                        .prop_map(|(code, fields)| code_with_scope(
+                            &code,
+                            fields.into_iter().collect()
+                        )),
+                ]
+            })
+            .boxed()
     }
 
     /// The number of values in `value`, counting itself and everything nested in it.
@@ -1361,7 +1378,7 @@ mod tests {
     }
 
     /// Pairs of values: independent ones, and ones that differ in one nested value.
-    fn arb_pair() -> impl Strategy<Value = (Bson, Bson)> {
+    fn arb_pair() -> BoxedStrategy<(Bson, Bson)> {
         prop_oneof![
             (arb_bson(), arb_bson()),
             (arb_bson(), any::<usize>(), arb_bson()).prop_map(|(a, n, with)| {
@@ -1373,7 +1390,9 @@ mod tests {
                 let b = respell(&a);
                 (a, b)
             }),
+            arb_number_pair(),
         ]
+        .boxed()
     }
 
     fn arb_direction() -> impl Strategy<Value = Direction> {
@@ -1411,6 +1430,13 @@ mod tests {
         fn keys_order_like_compare_values((a, b) in arb_pair()) {
             let (ka, kb) = (key_of(&a), key_of(&b));
             prop_assert_eq!(ka.cmp(&kb), compare_values(&a, &b));
+        }
+
+        #[test]
+        fn number_keys_order_like_compare_values((a, b) in arb_number_pair()) {
+            let (ka, kb) = (key_of(&a), key_of(&b));
+            prop_assert_eq!(ka.cmp(&kb), compare_values(&a, &b));
+            prop_assert!(!is_proper_prefix(&ka, &kb) && !is_proper_prefix(&kb, &ka));
         }
 
         #[test]

@@ -80,6 +80,7 @@ error_codes! {
     ConflictingOperationInProgress = 117,
     ReadConcernMajorityNotAvailableYet = 134,
     InvalidPipelineOperator = 168,
+    CannotIndexParallelArrays = 171,
     PrimarySteppedDown = 189,
     InvalidIndexSpecificationOption = 197,
     NoSuchSession = 206,

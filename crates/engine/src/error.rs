@@ -173,8 +173,9 @@ pub struct CommandError {
     pub message: String,
     /// `errorLabels` of the reply.
     pub labels: Vec<String>,
-    /// Extra fields copied into the reply (`keyPattern`, `keyValue`, `errInfo`, ...).
-    pub extra: Document,
+    /// Extra fields copied into the reply (`keyPattern`, `keyValue`, `errInfo`, ...); boxed to
+    /// keep results small on the path that succeeds.
+    pub extra: Option<Box<Document>>,
 }
 
 impl CommandError {
@@ -185,7 +186,7 @@ impl CommandError {
             code_name: code.name().to_owned(),
             message: message.into(),
             labels: Vec::new(),
-            extra: Document::new(),
+            extra: None,
         }
     }
 
@@ -199,7 +200,7 @@ impl CommandError {
             code_name,
             message: message.into(),
             labels: Vec::new(),
-            extra: Document::new(),
+            extra: None,
         }
     }
 
@@ -228,7 +229,7 @@ impl CommandError {
 
     /// Adds a field to the reply.
     pub fn with_extra(mut self, key: &str, value: impl Into<Bson>) -> CommandError {
-        self.extra.insert(key, value.into());
+        self.extra.get_or_insert_with(Default::default).insert(key, value.into());
         self
     }
 
@@ -250,7 +251,7 @@ impl CommandError {
             "code": self.code,
             "codeName": self.code_name.clone(),
         };
-        for (k, v) in &self.extra {
+        for (k, v) in self.extra.iter().flat_map(|extra| extra.iter()) {
             reply.insert(k.clone(), v.clone());
         }
         if !self.labels.is_empty() {

@@ -141,9 +141,6 @@ pub fn key_of(value: &Bson) -> Vec<u8> {
 ///   words it: `cannot index parallel arrays [b] [a]`, the later field's array first.
 /// * A numeric component that both indexes an array by position and names a field of one of
 ///   its elements fails with code 16746, as in `mongod`.
-// `CommandError` is large enough for clippy's `result_large_err`; the signature is the one the
-// rest of the engine uses, so the lint is allowed here rather than boxing the error.
-#[allow(clippy::result_large_err)]
 pub fn index_keys(doc: &Document, pattern: &[(String, Direction)]) -> CommandResult<Vec<Vec<u8>>> {
     let mut generator = KeyGenerator {
         directions: pattern.iter().map(|(_, direction)| *direction).collect(),

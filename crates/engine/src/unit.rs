@@ -239,10 +239,10 @@ impl WriteUnit {
         }
         for op in self.catalog_ops.iter().rev() {
             match op {
-                Op::CreateCollection { db, coll, .. } => {
-                    if catalog.collection(db, coll).is_some_and(|c| c.created_by == Some(self.id)) {
-                        catalog.remove_collection(db, coll);
-                    }
+                Op::CreateCollection { db, coll, .. }
+                    if catalog.collection(db, coll).is_some_and(|c| c.created_by == Some(self.id)) =>
+                {
+                    catalog.remove_collection(db, coll);
                 }
                 Op::CreateIndex { db, coll, .. } => {
                     if let Some(c) = catalog.collection_mut(db, coll) {

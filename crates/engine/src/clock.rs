@@ -43,7 +43,13 @@ impl ClusterClock {
     /// A clock that starts at the current wall-clock second.
     pub fn new() -> ClusterClock {
         ClusterClock {
-            last: AtomicU64::new(Ts::from_bson(Timestamp { time: wall_seconds(), increment: 0 }).0),
+            last: AtomicU64::new(
+                Ts::from_bson(Timestamp {
+                    time: wall_seconds(),
+                    increment: 0,
+                })
+                .0,
+            ),
         }
     }
 
@@ -55,14 +61,19 @@ impl ClusterClock {
     /// A new time, later than every earlier one: the current wall-clock second with the next
     /// increment, or the next increment of the latest time if that is ahead of the wall clock.
     pub fn tick(&self) -> Ts {
-        let wall = Ts::from_bson(Timestamp { time: wall_seconds(), increment: 1 });
+        let wall = Ts::from_bson(Timestamp {
+            time: wall_seconds(),
+            increment: 1,
+        });
         let mut current = self.last.load(Ordering::Acquire);
         loop {
             let next = wall.0.max(current + 1);
-            match self
-                .last
-                .compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match self.last.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return Ts(next),
                 Err(seen) => current = seen,
             }
@@ -100,19 +111,40 @@ mod tests {
     #[test]
     fn gossip_moves_the_clock_forward_only() {
         let clock = ClusterClock::new();
-        let ahead = Ts::from_bson(Timestamp { time: u32::MAX - 1, increment: 7 });
+        let ahead = Ts::from_bson(Timestamp {
+            time: u32::MAX - 1,
+            increment: 7,
+        });
         clock.advance(ahead);
         assert_eq!(clock.now(), ahead);
         clock.advance(Ts(1));
         assert_eq!(clock.now(), ahead);
-        assert_eq!(clock.tick().to_bson(), Timestamp { time: u32::MAX - 1, increment: 8 });
+        assert_eq!(
+            clock.tick().to_bson(),
+            Timestamp {
+                time: u32::MAX - 1,
+                increment: 8
+            }
+        );
     }
 
     #[test]
     fn packing_preserves_order() {
-        let a = Ts::from_bson(Timestamp { time: 5, increment: u32::MAX });
-        let b = Ts::from_bson(Timestamp { time: 6, increment: 0 });
+        let a = Ts::from_bson(Timestamp {
+            time: 5,
+            increment: u32::MAX,
+        });
+        let b = Ts::from_bson(Timestamp {
+            time: 6,
+            increment: 0,
+        });
         assert!(a < b);
-        assert_eq!(a.to_bson(), Timestamp { time: 5, increment: u32::MAX });
+        assert_eq!(
+            a.to_bson(),
+            Timestamp {
+                time: 5,
+                increment: u32::MAX
+            }
+        );
     }
 }

@@ -114,8 +114,18 @@ mod tests {
     #[test]
     fn ids_are_positive_and_distinct() {
         let mut cursors = Cursors::default();
-        let a = cursors.open(Cursor { ns: "a.b".into(), remaining: VecDeque::new(), session: None, txn_number: None });
-        let b = cursors.open(Cursor { ns: "a.b".into(), remaining: VecDeque::new(), session: None, txn_number: None });
+        let a = cursors.open(Cursor {
+            ns: "a.b".into(),
+            remaining: VecDeque::new(),
+            session: None,
+            txn_number: None,
+        });
+        let b = cursors.open(Cursor {
+            ns: "a.b".into(),
+            remaining: VecDeque::new(),
+            session: None,
+            txn_number: None,
+        });
         assert!(a > 0 && b > 0 && a != b);
         assert!(cursors.close(a));
         assert!(!cursors.close(a));

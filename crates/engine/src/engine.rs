@@ -22,6 +22,9 @@ use crate::session::{SessionKey, Transaction, TxnState};
 use crate::storage::{Catalog, TxnId};
 use crate::unit::{StatementError, WriteUnit, write_conflict};
 
+/// The wire version of MongoDB 8.0, which the engine reports.
+pub const MAX_WIRE_VERSION: i32 = 25;
+
 /// How an engine behaves.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -33,7 +36,39 @@ pub struct EngineOptions {
 
 impl Default for EngineOptions {
     fn default() -> EngineOptions {
-        EngineOptions { transaction_lifetime: Duration::from_secs(60), oplog_capacity: 4096 }
+        EngineOptions {
+            transaction_lifetime: Duration::from_secs(60),
+            oplog_capacity: 4096,
+        }
+    }
+}
+
+/// How a node describes itself in `hello`: its replica set and its role in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    /// The replica set name (`setName`).
+    pub set_name: String,
+    /// This member's address (`me`).
+    pub me: String,
+    /// Every member's address (`hosts`).
+    pub hosts: Vec<String>,
+    /// The primary's address, if one is known.
+    pub primary: Option<String>,
+    /// Whether this member is the primary.
+    pub is_primary: bool,
+}
+
+impl Default for NodeInfo {
+    /// The primary of a one-member replica set `rs0` at `localhost:27017`.
+    fn default() -> NodeInfo {
+        let me = "localhost:27017".to_owned();
+        NodeInfo {
+            set_name: "rs0".to_owned(),
+            hosts: vec![me.clone()],
+            primary: Some(me.clone()),
+            me,
+            is_primary: true,
+        }
     }
 }
 
@@ -42,6 +77,8 @@ impl Default for EngineOptions {
 pub struct ClientInfo {
     /// The application name (`client.application.name`), which fail points may select.
     pub app_name: Option<String>,
+    /// The connection's id, reported by `hello`.
+    pub connection_id: Option<i64>,
 }
 
 /// The connection was closed without a reply (the `closeConnection` fail point).
@@ -76,7 +113,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("cluster_time", &self.shared.clock.now()).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("cluster_time", &self.shared.clock.now())
+            .finish_non_exhaustive()
     }
 }
 
@@ -87,6 +126,9 @@ struct Shared {
     txn_ended: watch::Sender<u64>,
     next_unit: AtomicU64,
     options: EngineOptions,
+    node: parking_lot::RwLock<NodeInfo>,
+    process_id: bson::oid::ObjectId,
+    topology_counter: AtomicU64,
 }
 
 /// The data of one node, guarded by the engine's lock.
@@ -154,8 +196,23 @@ impl Engine {
                 txn_ended: watch::channel(0).0,
                 next_unit: AtomicU64::new(1),
                 options,
+                node: parking_lot::RwLock::new(NodeInfo::default()),
+                process_id: bson::oid::ObjectId::new(),
+                topology_counter: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// How the node describes itself.
+    pub fn node_info(&self) -> NodeInfo {
+        self.shared.node.read().clone()
+    }
+
+    /// Changes how the node describes itself (its role in a replica set); `hello` reports a
+    /// new topology version.
+    pub fn set_node_info(&self, info: NodeInfo) {
+        *self.shared.node.write() = info;
+        self.shared.topology_counter.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The newest cluster time this node has seen or made.
@@ -179,24 +236,45 @@ impl Engine {
     }
 
     /// Runs one command on database `db` for an anonymous client; see [`Engine::run_command_as`].
-    pub async fn run_command(&self, db: &str, command: Document) -> Result<Document, ConnectionClosed> {
-        self.run_command_as(&ClientInfo::default(), db, command).await
+    pub async fn run_command(
+        &self,
+        db: &str,
+        command: Document,
+    ) -> Result<Document, ConnectionClosed> {
+        self.run_command_as(&ClientInfo::default(), db, command)
+            .await
     }
 
     /// Runs one command on database `db` and returns the reply `mongod` would send: `{ok: 1,
     /// ...}` or `{ok: 0, errmsg, code, codeName, errorLabels}`, always with `operationTime` and
     /// `$clusterTime`. `Err(ConnectionClosed)` means the connection must close without a reply.
-    pub async fn run_command_as(&self, client: &ClientInfo, db: &str, command: Document) -> Result<Document, ConnectionClosed> {
+    pub async fn run_command_as(
+        &self,
+        client: &ClientInfo,
+        db: &str,
+        command: Document,
+    ) -> Result<Document, ConnectionClosed> {
         if let Some(Bson::Document(ct)) = command.get("$clusterTime")
             && let Some(Bson::Timestamp(ts)) = ct.get("clusterTime")
         {
             self.shared.clock.advance(Ts::from_bson(*ts));
         }
         let name = command.keys().next().cloned().unwrap_or_default();
-        let action = self.shared.failpoints.lock().check(&name, client.app_name.as_deref());
+        let action = self
+            .shared
+            .failpoints
+            .lock()
+            .check(&name, client.app_name.as_deref());
         let mut labels_override = None;
         let mut injected_wc_error = None;
-        if let Some(FailAction { close_connection, block, error, write_concern_error, labels_override: lo }) = action {
+        if let Some(FailAction {
+            close_connection,
+            block,
+            error,
+            write_concern_error,
+            labels_override: lo,
+        }) = action
+        {
             if let Some(delay) = block {
                 tokio::time::sleep(delay).await;
             }
@@ -213,6 +291,9 @@ impl Engine {
         }
         let summary = RequestSummary::of(&command);
         let result = match Request::parse(db, command) {
+            Ok(req) if matches!(req.name.as_str(), "hello" | "isMaster" | "ismaster") => {
+                Ok(self.hello(&req, client))
+            }
             Ok(req) => self.execute(req).await,
             Err(e) => Err(e),
         };
@@ -227,7 +308,13 @@ impl Engine {
     }
 
     /// Adds `operationTime`, `$clusterTime` and the error labels.
-    fn decorate(&self, mut reply: Document, op_time: Option<Ts>, req: &RequestSummary, labels_override: Option<&[String]>) -> Document {
+    fn decorate(
+        &self,
+        mut reply: Document,
+        op_time: Option<Ts>,
+        req: &RequestSummary,
+        labels_override: Option<&[String]>,
+    ) -> Document {
         let code = match reply.get("ok") {
             Some(Bson::Double(ok)) if *ok == 0.0 => reply.get_i32("code").ok(),
             _ => None,
@@ -240,7 +327,10 @@ impl Engine {
             Some(labels) => labels.to_vec(),
             None => {
                 let mut labels: Vec<String> = match reply.get("errorLabels") {
-                    Some(Bson::Array(existing)) => existing.iter().filter_map(|l| l.as_str().map(str::to_owned)).collect(),
+                    Some(Bson::Array(existing)) => existing
+                        .iter()
+                        .filter_map(|l| l.as_str().map(str::to_owned))
+                        .collect(),
                     _ => Vec::new(),
                 };
                 for label in req.labels(code, wc_code) {
@@ -257,8 +347,76 @@ impl Engine {
         }
         let op_time = op_time.unwrap_or_else(|| self.shared.state.lock().last_committed);
         reply.insert("operationTime", op_time.to_bson());
-        reply.insert("$clusterTime", cluster_time_document(self.shared.clock.now()));
+        reply.insert(
+            "$clusterTime",
+            cluster_time_document(self.shared.clock.now()),
+        );
         reply
+    }
+
+    /// The `hello` / `isMaster` reply.
+    fn hello(&self, req: &Request, client: &ClientInfo) -> Outcome {
+        let node = self.shared.node.read().clone();
+        let last = self.shared.state.lock().last_committed;
+        let legacy = req.name != "hello";
+        let mut reply = Document::new();
+        if req.body.get("helloOk") == Some(&Bson::Boolean(true)) {
+            reply.insert("helloOk", true);
+        }
+        reply.insert(
+            "topologyVersion",
+            doc! {
+                "processId": self.shared.process_id,
+                "counter": self.shared.topology_counter.load(Ordering::Acquire) as i64,
+            },
+        );
+        reply.insert("hosts", node.hosts.clone());
+        reply.insert("setName", node.set_name.clone());
+        reply.insert("setVersion", 1);
+        reply.insert(
+            if legacy {
+                "ismaster"
+            } else {
+                "isWritablePrimary"
+            },
+            node.is_primary,
+        );
+        reply.insert("secondary", !node.is_primary);
+        if let Some(primary) = &node.primary {
+            reply.insert("primary", primary.clone());
+        }
+        reply.insert("me", node.me.clone());
+        if node.is_primary {
+            reply.insert(
+                "electionId",
+                bson::oid::ObjectId::from_bytes([0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 1]),
+            );
+        }
+        let write_date = bson::DateTime::from_millis(i64::from(last.seconds()) * 1000);
+        reply.insert(
+            "lastWrite",
+            doc! {
+                "opTime": {"ts": last.to_bson(), "t": 1_i64},
+                "lastWriteDate": write_date,
+                "majorityOpTime": {"ts": last.to_bson(), "t": 1_i64},
+                "majorityWriteDate": write_date,
+            },
+        );
+        reply.insert("maxBsonObjectSize", 16 * 1024 * 1024);
+        reply.insert("maxMessageSizeBytes", 48_000_000);
+        reply.insert("maxWriteBatchSize", 100_000);
+        reply.insert("localTime", bson::DateTime::now());
+        reply.insert("logicalSessionTimeoutMinutes", 30);
+        reply.insert("connectionId", client.connection_id.unwrap_or(0));
+        reply.insert("minWireVersion", 0);
+        reply.insert("maxWireVersion", MAX_WIRE_VERSION);
+        reply.insert("readOnly", false);
+        reply.insert("ok", 1.0);
+        Outcome {
+            reply,
+            op_time: last,
+            wrote: false,
+        }
     }
 
     fn next_unit_id(&self) -> TxnId {
@@ -267,7 +425,10 @@ impl Engine {
 
     async fn execute(&self, req: Request) -> CommandResult<Outcome> {
         let Some(spec) = commands::lookup(&req.name) else {
-            return Err(CommandError::new(ErrorCode::CommandNotFound, format!("no such command: '{}'", req.name)));
+            return Err(CommandError::new(
+                ErrorCode::CommandNotFound,
+                format!("no such command: '{}'", req.name),
+            ));
         };
         if spec.admin_only && req.db != "admin" {
             return Err(CommandError::new(
@@ -281,7 +442,11 @@ impl Engine {
             "configureFailPoint" => {
                 let count = self.shared.failpoints.lock().configure(&req.body)?;
                 let op_time = self.shared.state.lock().last_committed;
-                Outcome { reply: doc! {"count": count as i64, "ok": 1.0}, op_time, wrote: false }
+                Outcome {
+                    reply: doc! {"count": count as i64, "ok": 1.0},
+                    op_time,
+                    wrote: false,
+                }
             }
             "endSessions" => self.end_sessions(&req)?,
             _ if req.in_transaction() => self.run_in_transaction(spec, &req)?,
@@ -316,8 +481,17 @@ impl Engine {
 
     /// Runs a command outside a transaction: one write unit, committed at the end; if another
     /// transaction holds a write it needs, waits for that transaction to end and runs again.
-    async fn run_statement(&self, spec: &'static CommandSpec, req: &Request) -> CommandResult<Outcome> {
-        if req.write_concern.as_ref().is_some_and(|wc| wc.is_unacknowledged()) && req.is_retryable_write() {
+    async fn run_statement(
+        &self,
+        spec: &'static CommandSpec,
+        req: &Request,
+    ) -> CommandResult<Outcome> {
+        if req
+            .write_concern
+            .as_ref()
+            .is_some_and(|wc| wc.is_unacknowledged())
+            && req.is_retryable_write()
+        {
             // Unacknowledged writes are not retryable; mongod ignores the txnNumber then.
         }
         let deadline = req.max_time.map(|t| Instant::now() + t);
@@ -327,7 +501,11 @@ impl Engine {
                 let state = &mut *guard;
                 self.sweep_expired(state);
                 if let Some(reply) = self.retryable_write_replay(state, spec, req)? {
-                    return Ok(Outcome { reply, op_time: state.last_committed, wrote: false });
+                    return Ok(Outcome {
+                        reply,
+                        op_time: state.last_committed,
+                        wrote: false,
+                    });
                 }
                 let snapshot = self.read_point(state, req)?;
                 let mut unit = WriteUnit::new(self.next_unit_id(), snapshot);
@@ -341,14 +519,22 @@ impl Engine {
                 match (spec.handler)(&mut exec, req) {
                     Ok(reply) => {
                         let committed = self.commit_unit(state, unit)?;
-                        if req.is_retryable_write() && spec.retryable
+                        if req.is_retryable_write()
+                            && spec.retryable
                             && let (Some(key), Some(number)) = (&req.lsid, req.txn_number)
                         {
                             let session = state.sessions.get_or_create(key, Instant::now());
-                            session.retry = Some(crate::session::RetryRecord { command: spec.name.to_owned(), reply: reply.clone() });
+                            session.retry = Some(crate::session::RetryRecord {
+                                command: spec.name.to_owned(),
+                                reply: reply.clone(),
+                            });
                             session.txn_number = Some(number);
                         }
-                        return Ok(Outcome { reply, op_time: committed.unwrap_or(snapshot), wrote: committed.is_some() });
+                        return Ok(Outcome {
+                            reply,
+                            op_time: committed.unwrap_or(snapshot),
+                            wrote: committed.is_some(),
+                        });
                     }
                     Err(StatementError::Failed(e)) => {
                         unit.abort(&mut state.catalog);
@@ -360,7 +546,8 @@ impl Engine {
                     }
                 }
             };
-            let lifetime_end = blocker_started.map(|s| s + self.shared.options.transaction_lifetime);
+            let lifetime_end =
+                blocker_started.map(|s| s + self.shared.options.transaction_lifetime);
             let wake = match (deadline, lifetime_end) {
                 (Some(d), Some(l)) => Some(d.min(l)),
                 (d, l) => d.or(l),
@@ -376,13 +563,21 @@ impl Engine {
                 }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(CommandError::new(ErrorCode::MaxTimeMSExpired, "operation exceeded time limit"));
+                return Err(CommandError::new(
+                    ErrorCode::MaxTimeMSExpired,
+                    "operation exceeded time limit",
+                ));
             }
         }
     }
 
     /// For a retryable write already executed with this `txnNumber`, its recorded reply.
-    fn retryable_write_replay(&self, state: &mut State, spec: &CommandSpec, req: &Request) -> CommandResult<Option<Document>> {
+    fn retryable_write_replay(
+        &self,
+        state: &mut State,
+        spec: &CommandSpec,
+        req: &Request,
+    ) -> CommandResult<Option<Document>> {
         let (Some(key), Some(number)) = (&req.lsid, req.txn_number) else {
             return Ok(None);
         };
@@ -392,7 +587,10 @@ impl Engine {
         if !spec.retryable {
             return Err(CommandError::new(
                 ErrorCode::OperationNotSupportedInTransaction,
-                format!("Command '{}' is not supported as a retryable write", spec.name),
+                format!(
+                    "Command '{}' is not supported as a retryable write",
+                    spec.name
+                ),
             ));
         }
         let now = Instant::now();
@@ -405,11 +603,15 @@ impl Engine {
                 ),
             )),
             Some(current) if number == current => match (&session.txn, &session.retry) {
-                (TxnState::None, Some(record)) if record.command == spec.name => Ok(Some(record.reply.clone())),
+                (TxnState::None, Some(record)) if record.command == spec.name => {
+                    Ok(Some(record.reply.clone()))
+                }
                 (TxnState::None, _) => Ok(None),
                 _ => Err(CommandError::new(
                     ErrorCode::IllegalOperation,
-                    format!("txnNumber {number} was used to start a transaction, so it cannot be used for a retryable write"),
+                    format!(
+                        "txnNumber {number} was used to start a transaction, so it cannot be used for a retryable write"
+                    ),
                 )),
             },
             _ => {
@@ -461,19 +663,28 @@ impl Engine {
             return Ok(None);
         }
         let ts = self.shared.clock.tick();
-        let horizon = state.snapshots.keys().next().map_or(ts, |oldest| (*oldest).min(ts));
+        let horizon = state
+            .snapshots
+            .keys()
+            .next()
+            .map_or(ts, |oldest| (*oldest).min(ts));
         let ops = unit.commit(&mut state.catalog, ts, horizon)?;
         state.last_committed = ts;
-        state.oplog.push(OplogEntry { ts, wall: Instant::now(), ops });
+        state.oplog.push(OplogEntry {
+            ts,
+            wall: Instant::now(),
+            ops,
+        });
         Ok(Some(ts))
     }
 
     /// When the transaction holding `unit` started, if it is open.
     fn transaction_start(&self, state: &mut State, unit: TxnId) -> Option<Instant> {
-        state
-            .sessions
-            .iter_mut()
-            .find_map(|(_, s)| s.transaction_mut().filter(|t| t.unit.id == unit).map(|t| t.started))
+        state.sessions.iter_mut().find_map(|(_, s)| {
+            s.transaction_mut()
+                .filter(|t| t.unit.id == unit)
+                .map(|t| t.started)
+        })
     }
 
     /// Aborts transactions older than the lifetime limit.
@@ -489,8 +700,11 @@ impl Engine {
         let limit = self.shared.options.transaction_lifetime;
         let mut expired = Vec::new();
         for (_, session) in state.sessions.iter_mut() {
-            if session.transaction_mut().is_some_and(|t| now.duration_since(t.started) >= limit)
-                && let TxnState::InProgress(txn) = std::mem::replace(&mut session.txn, TxnState::Aborted)
+            if session
+                .transaction_mut()
+                .is_some_and(|t| now.duration_since(t.started) >= limit)
+                && let TxnState::InProgress(txn) =
+                    std::mem::replace(&mut session.txn, TxnState::Aborted)
             {
                 expired.push(txn);
             }
@@ -504,7 +718,12 @@ impl Engine {
 
     /// Ends an open transaction: commits or aborts its unit, closes its cursors, forgets its
     /// snapshot and wakes statements waiting for it. Returns the commit time, if it wrote.
-    fn end_transaction(&self, state: &mut State, txn: Transaction, commit: bool) -> CommandResult<Option<Ts>> {
+    fn end_transaction(
+        &self,
+        state: &mut State,
+        txn: Transaction,
+        commit: bool,
+    ) -> CommandResult<Option<Ts>> {
         let snapshot = txn.unit.snapshot;
         if let Some(count) = state.snapshots.get_mut(&snapshot) {
             *count -= 1;
@@ -528,9 +747,16 @@ impl Engine {
     }
 
     /// Runs a command inside a multi-document transaction.
-    fn run_in_transaction(&self, spec: &'static CommandSpec, req: &Request) -> CommandResult<Outcome> {
+    fn run_in_transaction(
+        &self,
+        spec: &'static CommandSpec,
+        req: &Request,
+    ) -> CommandResult<Outcome> {
         let (Some(key), Some(number)) = (&req.lsid, req.txn_number) else {
-            return Err(CommandError::new(ErrorCode::InvalidOptions, "a transaction needs lsid and txnNumber"));
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "a transaction needs lsid and txnNumber",
+            ));
         };
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
@@ -556,14 +782,18 @@ impl Engine {
             ));
         }
         let session = state.sessions.get_or_create(key, Instant::now());
-        let TxnState::InProgress(mut txn) = std::mem::replace(&mut session.txn, TxnState::None) else {
+        let TxnState::InProgress(mut txn) = std::mem::replace(&mut session.txn, TxnState::None)
+        else {
             return Err(no_such_transaction(number, "is not in progress"));
         };
         let mut exec = Exec {
             catalog: &mut state.catalog,
             cursors: &mut state.cursors,
             unit: &mut txn.unit,
-            txn: Some(TxnContext { number, opened_cursors: Vec::new() }),
+            txn: Some(TxnContext {
+                number,
+                opened_cursors: Vec::new(),
+            }),
             lsid: Some(key.clone()),
         };
         let result = (spec.handler)(&mut exec, req);
@@ -582,41 +812,65 @@ impl Engine {
             state.sessions.get_or_create(key, Instant::now()).txn = TxnState::InProgress(txn);
         }
         match result {
-            Ok(reply) => Ok(Outcome { reply, op_time: snapshot, wrote: false }),
+            Ok(reply) => Ok(Outcome {
+                reply,
+                op_time: snapshot,
+                wrote: false,
+            }),
             Err(StatementError::Failed(e)) => Err(e),
             Err(StatementError::Blocked(_)) => Err(write_conflict()),
         }
     }
 
     /// Begins transaction `number` on the session.
-    fn start_transaction(&self, state: &mut State, req: &Request, key: &SessionKey, number: i64) -> CommandResult<()> {
+    fn start_transaction(
+        &self,
+        state: &mut State,
+        req: &Request,
+        key: &SessionKey,
+        number: i64,
+    ) -> CommandResult<()> {
         let session = state.sessions.get_or_create(key, Instant::now());
         match session.txn_number {
             Some(current) if number < current => {
                 return Err(CommandError::new(
                     ErrorCode::TransactionTooOld,
-                    format!("Cannot start transaction {number} on session because a newer transaction with txnNumber {current} has started."),
+                    format!(
+                        "Cannot start transaction {number} on session because a newer transaction with txnNumber {current} has started."
+                    ),
                 ));
             }
             Some(current) if number == current => {
                 return Err(CommandError::new(
                     ErrorCode::ConflictingOperationInProgress,
-                    format!("Cannot start a transaction at given transaction number {number}: a transaction or retryable write with the same number has already started"),
+                    format!(
+                        "Cannot start a transaction at given transaction number {number}: a transaction or retryable write with the same number has already started"
+                    ),
                 ));
             }
             _ => {}
         }
         if let Some(rc) = &req.read_concern {
             match rc.level {
-                None | Some(ReadConcernLevel::Local | ReadConcernLevel::Majority | ReadConcernLevel::Snapshot) => {}
+                None
+                | Some(
+                    ReadConcernLevel::Local
+                    | ReadConcernLevel::Majority
+                    | ReadConcernLevel::Snapshot,
+                ) => {}
                 Some(level) => {
                     return Err(CommandError::new(
                         ErrorCode::InvalidOptions,
-                        format!("The readConcern level {level:?} is not supported in a transaction; use local, majority or snapshot"),
+                        format!(
+                            "The readConcern level {level:?} is not supported in a transaction; use local, majority or snapshot"
+                        ),
                     ));
                 }
             }
-            if rc.after_cluster_time.is_some_and(|t| t > self.shared.clock.now()) {
+            if rc
+                .after_cluster_time
+                .is_some_and(|t| t > self.shared.clock.now())
+            {
                 return Err(CommandError::new(
                     ErrorCode::InvalidOptions,
                     "readConcern afterClusterTime value must not be greater than the current clusterTime",
@@ -633,23 +887,40 @@ impl Engine {
         let unit = WriteUnit::new(self.next_unit_id(), snapshot);
         *state.snapshots.entry(snapshot).or_default() += 1;
         state.open_transactions += 1;
-        let txn = Transaction { unit, started: Instant::now(), cursors: Vec::new() };
+        let txn = Transaction {
+            unit,
+            started: Instant::now(),
+            cursors: Vec::new(),
+        };
         state.sessions.get_or_create(key, Instant::now()).txn = TxnState::InProgress(Box::new(txn));
         Ok(())
     }
 
     /// Checks that a later statement of transaction `number` may run.
-    fn check_continuation(&self, state: &mut State, req: &Request, key: &SessionKey, number: i64) -> CommandResult<()> {
+    fn check_continuation(
+        &self,
+        state: &mut State,
+        req: &Request,
+        key: &SessionKey,
+        number: i64,
+    ) -> CommandResult<()> {
         let session = state.sessions.get_or_create(key, Instant::now());
         match session.txn_number {
             Some(current) if number < current => {
                 return Err(CommandError::new(
                     ErrorCode::TransactionTooOld,
-                    format!("txnNumber {number} is less than last txnNumber {current} seen in this session"),
+                    format!(
+                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
+                    ),
                 ));
             }
             Some(current) if number == current => {}
-            _ => return Err(no_such_transaction(number, "does not match any in-progress transactions")),
+            _ => {
+                return Err(no_such_transaction(
+                    number,
+                    "does not match any in-progress transactions",
+                ));
+            }
         }
         match &session.txn {
             TxnState::InProgress(_) => {}
@@ -659,7 +930,9 @@ impl Engine {
                     format!("Transaction with {{ txnNumber: {number} }} has been committed."),
                 ));
             }
-            TxnState::Aborted | TxnState::None => return Err(no_such_transaction(number, "has been aborted")),
+            TxnState::Aborted | TxnState::None => {
+                return Err(no_such_transaction(number, "has been aborted"));
+            }
         }
         if req.read_concern.is_some() {
             self.abort_open(state, key)?;
@@ -692,11 +965,18 @@ impl Engine {
             Some(current) if number < current => {
                 return Err(CommandError::new(
                     ErrorCode::TransactionTooOld,
-                    format!("txnNumber {number} is less than last txnNumber {current} seen in this session"),
+                    format!(
+                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
+                    ),
                 ));
             }
             Some(current) if number == current => {}
-            _ => return Err(no_such_transaction(number, "does not match any in-progress transactions")),
+            _ => {
+                return Err(no_such_transaction(
+                    number,
+                    "does not match any in-progress transactions",
+                ));
+            }
         }
         match std::mem::replace(&mut session.txn, TxnState::None) {
             TxnState::InProgress(txn) => {
@@ -706,7 +986,11 @@ impl Engine {
                 match committed {
                     Ok(ts) => {
                         session.txn = TxnState::Committed { ts };
-                        Ok(Outcome { reply: doc! {"ok": 1.0}, op_time: ts.unwrap_or(snapshot), wrote: true })
+                        Ok(Outcome {
+                            reply: doc! {"ok": 1.0},
+                            op_time: ts.unwrap_or(snapshot),
+                            wrote: true,
+                        })
                     }
                     Err(e) => {
                         session.txn = TxnState::Aborted;
@@ -717,7 +1001,11 @@ impl Engine {
             TxnState::Committed { ts } => {
                 session.txn = TxnState::Committed { ts };
                 let op_time = ts.unwrap_or(state.last_committed);
-                Ok(Outcome { reply: doc! {"ok": 1.0}, op_time, wrote: true })
+                Ok(Outcome {
+                    reply: doc! {"ok": 1.0},
+                    op_time,
+                    wrote: true,
+                })
             }
             other @ (TxnState::Aborted | TxnState::None) => {
                 session.txn = other;
@@ -735,16 +1023,27 @@ impl Engine {
             Some(current) if number < current => {
                 return Err(CommandError::new(
                     ErrorCode::TransactionTooOld,
-                    format!("txnNumber {number} is less than last txnNumber {current} seen in this session"),
+                    format!(
+                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
+                    ),
                 ));
             }
             Some(current) if number == current => {}
-            _ => return Err(no_such_transaction(number, "does not match any in-progress transactions")),
+            _ => {
+                return Err(no_such_transaction(
+                    number,
+                    "does not match any in-progress transactions",
+                ));
+            }
         }
         match std::mem::replace(&mut session.txn, TxnState::Aborted) {
             TxnState::InProgress(txn) => {
                 self.end_transaction(state, *txn, false)?;
-                Ok(Outcome { reply: doc! {"ok": 1.0}, op_time: state.last_committed, wrote: true })
+                Ok(Outcome {
+                    reply: doc! {"ok": 1.0},
+                    op_time: state.last_committed,
+                    wrote: true,
+                })
             }
             TxnState::Committed { ts } => {
                 session.txn = TxnState::Committed { ts };
@@ -753,15 +1052,22 @@ impl Engine {
                     format!("Transaction with {{ txnNumber: {number} }} has been committed."),
                 ))
             }
-            TxnState::Aborted | TxnState::None => Err(no_such_transaction(number, "has been aborted")),
+            TxnState::Aborted | TxnState::None => {
+                Err(no_such_transaction(number, "has been aborted"))
+            }
         }
     }
 
     fn end_sessions(&self, req: &Request) -> CommandResult<Outcome> {
         let Bson::Array(ids) = req.target() else {
-            return Err(CommandError::type_mismatch("endSessions takes an array of session ids"));
+            return Err(CommandError::type_mismatch(
+                "endSessions takes an array of session ids",
+            ));
         };
-        let keys = ids.iter().map(SessionKey::from_lsid).collect::<CommandResult<Vec<_>>>()?;
+        let keys = ids
+            .iter()
+            .map(SessionKey::from_lsid)
+            .collect::<CommandResult<Vec<_>>>()?;
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
         for key in keys {
@@ -771,7 +1077,11 @@ impl Engine {
                 self.end_transaction(state, *txn, false)?;
             }
         }
-        Ok(Outcome { reply: doc! {"ok": 1.0}, op_time: state.last_committed, wrote: false })
+        Ok(Outcome {
+            reply: doc! {"ok": 1.0},
+            op_time: state.last_committed,
+            wrote: false,
+        })
     }
 }
 
@@ -780,13 +1090,18 @@ fn transaction_target<'r>(req: &'r Request, name: &str) -> CommandResult<(&'r Se
         (Some(key), Some(number), Some(false)) => Ok((key, number)),
         _ => Err(CommandError::new(
             ErrorCode::InvalidOptions,
-            format!("{name} must be run within a transaction: it needs lsid, txnNumber and autocommit: false"),
+            format!(
+                "{name} must be run within a transaction: it needs lsid, txnNumber and autocommit: false"
+            ),
         )),
     }
 }
 
 fn no_such_transaction(number: i64, why: &str) -> CommandError {
-    CommandError::new(ErrorCode::NoSuchTransaction, format!("Transaction with {{ txnNumber: {number} }} {why}"))
+    CommandError::new(
+        ErrorCode::NoSuchTransaction,
+        format!("Transaction with {{ txnNumber: {number} }} {why}"),
+    )
 }
 
 /// `$clusterTime` as replies carry it; the signature is all zeros (no keys are configured).
@@ -818,7 +1133,8 @@ impl RequestSummary {
 
     /// The labels `mongod` gives a reply with error `code` and write-concern error `wc_code`.
     fn labels(&self, code: Option<i32>, wc_code: Option<i32>) -> Vec<&'static str> {
-        let commit_or_abort = matches!(self.name.as_str(), "commitTransaction" | "abortTransaction");
+        let commit_or_abort =
+            matches!(self.name.as_str(), "commitTransaction" | "abortTransaction");
         if let Some(code) = code
             && self.has_txn_number
             && self.has_autocommit
@@ -829,7 +1145,8 @@ impl RequestSummary {
         let retryable_write = self.has_txn_number && !self.has_autocommit;
         let txn_end = self.has_txn_number && self.has_autocommit && commit_or_abort;
         if (retryable_write || txn_end)
-            && (code.is_some_and(ErrorCode::is_retriable) || wc_code.is_some_and(ErrorCode::is_retriable))
+            && (code.is_some_and(ErrorCode::is_retriable)
+                || wc_code.is_some_and(ErrorCode::is_retriable))
         {
             return vec![labels::RETRYABLE_WRITE_ERROR];
         }

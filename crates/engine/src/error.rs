@@ -119,7 +119,25 @@ impl ErrorCode {
     pub fn is_retriable(code: i32) -> bool {
         matches!(
             code,
-            6 | 7 | 89 | 91 | 134 | 189 | 262 | 317 | 358 | 384 | 402 | 406 | 407 | 412 | 9001 | 10107 | 11600 | 11602 | 13435 | 13436
+            6 | 7
+                | 89
+                | 91
+                | 134
+                | 189
+                | 262
+                | 317
+                | 358
+                | 384
+                | 402
+                | 406
+                | 407
+                | 412
+                | 9001
+                | 10107
+                | 11600
+                | 11602
+                | 13435
+                | 13436
         )
     }
 
@@ -127,7 +145,11 @@ impl ErrorCode {
     /// transaction may be retried (`TransientTransactionError`), following `mongod`'s rule:
     /// conflicts and snapshot errors always; retriable errors and `NoSuchTransaction` on
     /// statements; `NoSuchTransaction` on commit or abort only without a write-concern error.
-    pub fn is_transient_transaction_error(code: i32, has_write_concern_error: bool, is_commit_or_abort: bool) -> bool {
+    pub fn is_transient_transaction_error(
+        code: i32,
+        has_write_concern_error: bool,
+        is_commit_or_abort: bool,
+    ) -> bool {
         const ALWAYS: [ErrorCode; 7] = [
             ErrorCode::WriteConflict,
             ErrorCode::LockTimeout,
@@ -229,7 +251,9 @@ impl CommandError {
 
     /// Adds a field to the reply.
     pub fn with_extra(mut self, key: &str, value: impl Into<Bson>) -> CommandError {
-        self.extra.get_or_insert_with(Default::default).insert(key, value.into());
+        self.extra
+            .get_or_insert_with(Default::default)
+            .insert(key, value.into());
         self
     }
 

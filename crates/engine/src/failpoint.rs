@@ -60,7 +60,11 @@ impl FailPoints {
                     "fail point '{name}' is not supported by this engine; only 'failCommand' is"
                 )));
             }
-            _ => return Err(CommandError::type_mismatch("'configureFailPoint' must name a fail point")),
+            _ => {
+                return Err(CommandError::type_mismatch(
+                    "'configureFailPoint' must name a fail point",
+                ));
+            }
         }
         let mode = parse_mode(command.get("mode"))?;
         let previous = std::mem::take(&mut self.entered);
@@ -70,8 +74,16 @@ impl FailPoints {
         }
         let data = match command.get("data") {
             Some(Bson::Document(data)) => data,
-            None => return Err(CommandError::bad_value("failCommand needs 'data' with 'failCommands'")),
-            Some(_) => return Err(CommandError::type_mismatch("fail point 'data' must be a document")),
+            None => {
+                return Err(CommandError::bad_value(
+                    "failCommand needs 'data' with 'failCommands'",
+                ));
+            }
+            Some(_) => {
+                return Err(CommandError::type_mismatch(
+                    "fail point 'data' must be a document",
+                ));
+            }
         };
         self.fail_command = Some(parse_data(mode, data)?);
         Ok(previous)
@@ -83,7 +95,11 @@ impl FailPoints {
         if !fp.commands.iter().any(|c| c == name) {
             return None;
         }
-        if fp.app_name.as_deref().is_some_and(|wanted| Some(wanted) != app_name) {
+        if fp
+            .app_name
+            .as_deref()
+            .is_some_and(|wanted| Some(wanted) != app_name)
+        {
             return None;
         }
         match fp.mode {
@@ -117,7 +133,9 @@ fn parse_mode(mode: Option<&Bson>) -> CommandResult<Mode> {
         match Number::from_bson(v) {
             Some(Number::Int(n)) if n >= 0 => Ok(n as u64),
             Some(Number::Float(f)) if f >= 0.0 && f.fract() == 0.0 => Ok(f as u64),
-            _ => Err(CommandError::bad_value(format!("'{what}' must be a non-negative integer"))),
+            _ => Err(CommandError::bad_value(format!(
+                "'{what}' must be a non-negative integer"
+            ))),
         }
     };
     match mode {
@@ -129,9 +147,13 @@ fn parse_mode(mode: Option<&Bson>) -> CommandResult<Mode> {
                 n => Mode::Times(n),
             }),
             Some((k, v)) if k == "skip" => Ok(Mode::Skip(count(v, "skip")?)),
-            _ => Err(CommandError::bad_value("fail point mode must be 'alwaysOn', 'off', {times: n} or {skip: n}")),
+            _ => Err(CommandError::bad_value(
+                "fail point mode must be 'alwaysOn', 'off', {times: n} or {skip: n}",
+            )),
         },
-        _ => Err(CommandError::bad_value("fail point mode must be 'alwaysOn', 'off', {times: n} or {skip: n}")),
+        _ => Err(CommandError::bad_value(
+            "fail point mode must be 'alwaysOn', 'off', {times: n} or {skip: n}",
+        )),
     }
 }
 
@@ -141,10 +163,16 @@ fn parse_data(mode: Mode, data: &Document) -> CommandResult<FailCommand> {
             .iter()
             .map(|c| match c {
                 Bson::String(s) => Ok(s.clone()),
-                _ => Err(CommandError::type_mismatch("'failCommands' must be an array of command names")),
+                _ => Err(CommandError::type_mismatch(
+                    "'failCommands' must be an array of command names",
+                )),
             })
             .collect::<CommandResult<Vec<_>>>()?,
-        _ => return Err(CommandError::bad_value("failCommand needs 'failCommands', an array of command names")),
+        _ => {
+            return Err(CommandError::bad_value(
+                "failCommand needs 'failCommands', an array of command names",
+            ));
+        }
     };
     let mut action = FailAction::default();
     let mut block_connection = false;
@@ -164,7 +192,9 @@ fn parse_data(mode: Mode, data: &Document) -> CommandResult<FailCommand> {
             },
             "errorCode" => {
                 let code = as_u64(value, key).ok().and_then(|c| i32::try_from(c).ok());
-                error_code = Some(code.ok_or_else(|| CommandError::type_mismatch("'errorCode' must be an integer"))?);
+                error_code = Some(code.ok_or_else(|| {
+                    CommandError::type_mismatch("'errorCode' must be an integer")
+                })?);
             }
             "errmsg" => match value {
                 Bson::String(s) => errmsg = Some(s.clone()),
@@ -181,11 +211,19 @@ fn parse_data(mode: Mode, data: &Document) -> CommandResult<FailCommand> {
                         .collect::<CommandResult<Vec<_>>>()?;
                     action.labels_override = Some(labels);
                 }
-                _ => return Err(CommandError::type_mismatch("'errorLabels' must be an array")),
+                _ => {
+                    return Err(CommandError::type_mismatch(
+                        "'errorLabels' must be an array",
+                    ));
+                }
             },
             "writeConcernError" => match value {
                 Bson::Document(d) => action.write_concern_error = Some(d.clone()),
-                _ => return Err(CommandError::type_mismatch("'writeConcernError' must be a document")),
+                _ => {
+                    return Err(CommandError::type_mismatch(
+                        "'writeConcernError' must be a document",
+                    ));
+                }
             },
             other => {
                 return Err(CommandError::bad_value(format!(
@@ -195,20 +233,29 @@ fn parse_data(mode: Mode, data: &Document) -> CommandResult<FailCommand> {
         }
     }
     if block_connection {
-        let ms = block_ms.ok_or_else(|| CommandError::bad_value("'blockConnection' needs 'blockTimeMS'"))?;
+        let ms = block_ms
+            .ok_or_else(|| CommandError::bad_value("'blockConnection' needs 'blockTimeMS'"))?;
         action.block = Some(Duration::from_millis(ms));
     }
     if let Some(code) = error_code {
-        let message = errmsg.unwrap_or_else(|| "Failing command via 'failCommand' failpoint".to_owned());
+        let message =
+            errmsg.unwrap_or_else(|| "Failing command via 'failCommand' failpoint".to_owned());
         action.error = Some(CommandError::with_code(code, message));
     }
-    Ok(FailCommand { mode, commands, app_name, action })
+    Ok(FailCommand {
+        mode,
+        commands,
+        app_name,
+        action,
+    })
 }
 
 fn as_bool(value: &Bson, key: &str) -> CommandResult<bool> {
     match value {
         Bson::Boolean(b) => Ok(*b),
-        _ => Err(CommandError::type_mismatch(format!("'{key}' must be a boolean"))),
+        _ => Err(CommandError::type_mismatch(format!(
+            "'{key}' must be a boolean"
+        ))),
     }
 }
 
@@ -216,7 +263,9 @@ fn as_u64(value: &Bson, key: &str) -> CommandResult<u64> {
     match Number::from_bson(value) {
         Some(Number::Int(n)) if n >= 0 => Ok(n as u64),
         Some(Number::Float(f)) if f >= 0.0 && f.fract() == 0.0 => Ok(f as u64),
-        _ => Err(CommandError::type_mismatch(format!("'{key}' must be a non-negative integer"))),
+        _ => Err(CommandError::type_mismatch(format!(
+            "'{key}' must be a non-negative integer"
+        ))),
     }
 }
 
@@ -232,11 +281,18 @@ mod tests {
     #[test]
     fn times_fires_that_many_times_then_turns_off() {
         let mut fp = FailPoints::default();
-        configure(&mut fp, Bson::Document(doc! {"times": 2}), doc! {"failCommands": ["insert"], "errorCode": 112})
-            .expect("valid");
+        configure(
+            &mut fp,
+            Bson::Document(doc! {"times": 2}),
+            doc! {"failCommands": ["insert"], "errorCode": 112},
+        )
+        .expect("valid");
         assert!(fp.check("find", None).is_none());
         let action = fp.check("insert", None).expect("fires");
-        assert_eq!(action.error.map(|e| e.code_name), Some("WriteConflict".to_owned()));
+        assert_eq!(
+            action.error.map(|e| e.code_name),
+            Some("WriteConflict".to_owned())
+        );
         assert!(fp.check("insert", None).is_some());
         assert!(fp.check("insert", None).is_none());
     }
@@ -244,8 +300,12 @@ mod tests {
     #[test]
     fn skip_lets_the_first_commands_pass() {
         let mut fp = FailPoints::default();
-        configure(&mut fp, Bson::Document(doc! {"skip": 1}), doc! {"failCommands": ["ping"], "closeConnection": true})
-            .expect("valid");
+        configure(
+            &mut fp,
+            Bson::Document(doc! {"skip": 1}),
+            doc! {"failCommands": ["ping"], "closeConnection": true},
+        )
+        .expect("valid");
         assert!(fp.check("ping", None).is_none());
         assert!(fp.check("ping", None).is_some_and(|a| a.close_connection));
         assert!(fp.check("ping", None).is_some());
@@ -254,21 +314,52 @@ mod tests {
     #[test]
     fn app_name_restricts_the_clients() {
         let mut fp = FailPoints::default();
-        configure(&mut fp, Bson::String("alwaysOn".into()), doc! {"failCommands": ["find"], "errorCode": 2, "appName": "a"})
-            .expect("valid");
+        configure(
+            &mut fp,
+            Bson::String("alwaysOn".into()),
+            doc! {"failCommands": ["find"], "errorCode": 2, "appName": "a"},
+        )
+        .expect("valid");
         assert!(fp.check("find", Some("b")).is_none());
         assert!(fp.check("find", None).is_none());
         assert!(fp.check("find", Some("a")).is_some());
-        assert_eq!(fp.configure(&doc! {"configureFailPoint": "failCommand", "mode": "off"}), Ok(1));
+        assert_eq!(
+            fp.configure(&doc! {"configureFailPoint": "failCommand", "mode": "off"}),
+            Ok(1)
+        );
         assert!(fp.check("find", Some("a")).is_none());
     }
 
     #[test]
     fn bad_settings_are_refused() {
         let mut fp = FailPoints::default();
-        assert!(configure(&mut fp, Bson::String("sometimes".into()), doc! {"failCommands": ["find"]}).is_err());
-        assert!(configure(&mut fp, Bson::String("alwaysOn".into()), doc! {"failCommands": "find"}).is_err());
-        assert!(configure(&mut fp, Bson::String("alwaysOn".into()), doc! {"failCommands": ["find"], "blockConnection": true}).is_err());
-        assert!(fp.configure(&doc! {"configureFailPoint": "other", "mode": "off"}).is_err());
+        assert!(
+            configure(
+                &mut fp,
+                Bson::String("sometimes".into()),
+                doc! {"failCommands": ["find"]}
+            )
+            .is_err()
+        );
+        assert!(
+            configure(
+                &mut fp,
+                Bson::String("alwaysOn".into()),
+                doc! {"failCommands": "find"}
+            )
+            .is_err()
+        );
+        assert!(
+            configure(
+                &mut fp,
+                Bson::String("alwaysOn".into()),
+                doc! {"failCommands": ["find"], "blockConnection": true}
+            )
+            .is_err()
+        );
+        assert!(
+            fp.configure(&doc! {"configureFailPoint": "other", "mode": "off"})
+                .is_err()
+        );
     }
 }

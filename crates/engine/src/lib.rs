@@ -1,9 +1,32 @@
 //! causeway-engine: an embedded, transactional document store that answers MongoDB command
 //! documents the way `mongod` does.
+//!
+//! The entry point is [`Engine`]: a thread-safe handle whose [`Engine::run_command`] takes a
+//! database name and a command document and returns the reply document, exactly the shape the
+//! MongoDB wire protocol carries.
+//!
+//! # Behaviour
+//!
+//! - **Storage** is multi-version: every committed write installs a version stamped with its
+//!   cluster time; a reader sees the newest version at or before its snapshot. Versions no open
+//!   snapshot can see are reclaimed as documents are written.
+//! - **Transactions** (`startTransaction`, `autocommit: false`) read one snapshot plus their own
+//!   writes. A write that meets a newer committed version, or another transaction's
+//!   uncommitted write, fails at once with `WriteConflict` and the `TransientTransactionError`
+//!   label, and the transaction is aborted. A write outside a transaction that meets another
+//!   transaction's uncommitted write waits for it to end.
+//! - **Retryable writes**: a write sent again with the same `lsid` and `txnNumber` returns the
+//!   first result and does not apply twice.
+//! - **Replies** carry `operationTime` and `$clusterTime`; errors carry `code`, `codeName` and
+//!   the `errorLabels` `mongod` would give.
+//! - **The oplog** holds one entry per committed write or transaction, for replication.
 
+pub mod aggregate;
 pub mod clock;
+mod commands;
 pub mod compare;
 pub mod cursor;
+mod engine;
 pub mod error;
 pub mod failpoint;
 pub mod keystring;
@@ -14,4 +37,9 @@ pub mod session;
 pub mod storage;
 pub mod unit;
 
+pub use clock::{ClusterClock, Ts};
+pub use engine::{
+    ClientInfo, ConnectionClosed, Engine, EngineOptions, MAX_WIRE_VERSION, NodeInfo,
+    cluster_time_document,
+};
 pub use error::{CommandError, CommandResult, ErrorCode};

@@ -16,17 +16,34 @@ use crate::storage::Key;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
     /// The document with this `_id` key now has this image.
-    Put { db: String, coll: String, id: Key, doc: Box<[u8]> },
+    Put {
+        db: String,
+        coll: String,
+        id: Key,
+        doc: Box<[u8]>,
+    },
     /// The document with this `_id` key was deleted.
     Delete { db: String, coll: String, id: Key },
     /// A collection was created.
-    CreateCollection { db: String, coll: String, options: Document },
+    CreateCollection {
+        db: String,
+        coll: String,
+        options: Document,
+    },
     /// A collection was dropped.
     DropCollection { db: String, coll: String },
     /// An index was created (its normalized spec).
-    CreateIndex { db: String, coll: String, spec: Document },
+    CreateIndex {
+        db: String,
+        coll: String,
+        spec: Document,
+    },
     /// An index was dropped.
-    DropIndex { db: String, coll: String, name: String },
+    DropIndex {
+        db: String,
+        coll: String,
+        name: String,
+    },
 }
 
 /// One committed write or transaction.
@@ -51,7 +68,11 @@ pub struct Oplog {
 impl Oplog {
     /// An oplog that keeps the last `capacity` entries for reading.
     pub fn new(capacity: usize) -> Oplog {
-        Oplog { recent: VecDeque::new(), capacity, subscribers: Vec::new() }
+        Oplog {
+            recent: VecDeque::new(),
+            capacity,
+            subscribers: Vec::new(),
+        }
     }
 
     /// Appends an entry (its time is later than every earlier entry's) and sends it to every
@@ -92,7 +113,11 @@ mod tests {
     use super::*;
 
     fn entry(ts: u64) -> OplogEntry {
-        OplogEntry { ts: Ts(ts), wall: tokio::time::Instant::now(), ops: Vec::new() }
+        OplogEntry {
+            ts: Ts(ts),
+            wall: tokio::time::Instant::now(),
+            ops: Vec::new(),
+        }
     }
 
     #[test]
@@ -103,7 +128,11 @@ mod tests {
         }
         let after: Vec<u64> = oplog.read_after(Ts(3)).iter().map(|e| e.ts.0).collect();
         assert_eq!(after, vec![4, 5]);
-        assert_eq!(oplog.read_after(Ts(0)).len(), 3, "only the last three are kept");
+        assert_eq!(
+            oplog.read_after(Ts(0)).len(),
+            3,
+            "only the last three are kept"
+        );
         assert_eq!(oplog.last_ts(), Some(Ts(5)));
     }
 
@@ -117,6 +146,9 @@ mod tests {
         assert_eq!(rx.try_recv().map(|e| e.ts), Ok(Ts(2)));
         drop(rx);
         oplog.push(entry(3));
-        assert!(oplog.subscribers.is_empty(), "a dropped receiver is forgotten");
+        assert!(
+            oplog.subscribers.is_empty(),
+            "a dropped receiver is forgotten"
+        );
     }
 }

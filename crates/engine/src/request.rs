@@ -62,8 +62,12 @@ impl ReadConcern {
                         }
                     })
                 }
-                ("afterClusterTime", Bson::Timestamp(ts)) => rc.after_cluster_time = Some(Ts::from_bson(*ts)),
-                ("atClusterTime", Bson::Timestamp(ts)) => rc.at_cluster_time = Some(Ts::from_bson(*ts)),
+                ("afterClusterTime", Bson::Timestamp(ts)) => {
+                    rc.after_cluster_time = Some(Ts::from_bson(*ts))
+                }
+                ("atClusterTime", Bson::Timestamp(ts)) => {
+                    rc.at_cluster_time = Some(Ts::from_bson(*ts))
+                }
                 ("level" | "afterClusterTime" | "atClusterTime", other) => {
                     return Err(CommandError::type_mismatch(format!(
                         "BSON field 'readConcern.{key}' is the wrong type '{}'",
@@ -72,7 +76,10 @@ impl ReadConcern {
                 }
                 ("afterOpTime" | "provenance", _) => {}
                 _ => {
-                    return Err(CommandError::with_code(40415, format!("BSON field 'readConcern.{key}' is an unknown field.")));
+                    return Err(CommandError::with_code(
+                        40415,
+                        format!("BSON field 'readConcern.{key}' is an unknown field."),
+                    ));
                 }
             }
         }
@@ -123,7 +130,11 @@ impl WriteConcern {
                 type_name(value)
             )));
         };
-        let mut wc = WriteConcern { w: None, journal: None, timeout: None };
+        let mut wc = WriteConcern {
+            w: None,
+            journal: None,
+            timeout: None,
+        };
         for (key, v) in doc {
             match key.as_str() {
                 "w" => {
@@ -131,8 +142,12 @@ impl WriteConcern {
                         Bson::String(s) if s == "majority" => Acknowledgement::Majority,
                         Bson::String(s) => Acknowledgement::Tag(s.clone()),
                         other => match Number::from_bson(other) {
-                            Some(Number::Int(n)) if (0..=50).contains(&n) => Acknowledgement::Nodes(n as u32),
-                            Some(Number::Float(f)) if f.fract() == 0.0 && (0.0..=50.0).contains(&f) => {
+                            Some(Number::Int(n)) if (0..=50).contains(&n) => {
+                                Acknowledgement::Nodes(n as u32)
+                            }
+                            Some(Number::Float(f))
+                                if f.fract() == 0.0 && (0.0..=50.0).contains(&f) =>
+                            {
                                 Acknowledgement::Nodes(f as u32)
                             }
                             Some(_) => {
@@ -141,7 +156,11 @@ impl WriteConcern {
                                         + &other.to_string(),
                                 ));
                             }
-                            None => return Err(CommandError::failed_to_parse("w has to be a number or string")),
+                            None => {
+                                return Err(CommandError::failed_to_parse(
+                                    "w has to be a number or string",
+                                ));
+                            }
                         },
                     })
                 }
@@ -149,7 +168,11 @@ impl WriteConcern {
                     Bson::Boolean(b) => wc.journal = Some(*b),
                     other => match Number::from_bson(other) {
                         Some(n) => wc.journal = Some(n.as_f64() != 0.0),
-                        None => return Err(CommandError::failed_to_parse(format!("'{key}' must be a boolean"))),
+                        None => {
+                            return Err(CommandError::failed_to_parse(format!(
+                                "'{key}' must be a boolean"
+                            )));
+                        }
                     },
                 },
                 "wtimeout" | "wtimeoutMS" => match Number::from_bson(v) {
@@ -158,7 +181,10 @@ impl WriteConcern {
                 },
                 "provenance" | "getLastError" => {}
                 other => {
-                    return Err(CommandError::with_code(40415, format!("BSON field 'writeConcern.{other}' is an unknown field.")));
+                    return Err(CommandError::with_code(
+                        40415,
+                        format!("BSON field 'writeConcern.{other}' is an unknown field."),
+                    ));
                 }
             }
         }
@@ -205,7 +231,12 @@ impl Request {
         body.remove("$db");
         let name = match body.keys().next() {
             Some(name) => name.clone(),
-            None => return Err(CommandError::new(ErrorCode::CommandNotFound, "no command name given: the command document is empty")),
+            None => {
+                return Err(CommandError::new(
+                    ErrorCode::CommandNotFound,
+                    "no command name given: the command document is empty",
+                ));
+            }
         };
         crate::storage::validate_db_name(db)?;
         let lsid = body.get("lsid").map(SessionKey::from_lsid).transpose()?;
@@ -218,7 +249,9 @@ impl Request {
                     _ => 0,
                 };
                 if n < 0 {
-                    return Err(CommandError::bad_value(format!("TxnNumber cannot be negative, got {n}")));
+                    return Err(CommandError::bad_value(format!(
+                        "TxnNumber cannot be negative, got {n}"
+                    )));
                 }
                 Some(n)
             }
@@ -243,7 +276,10 @@ impl Request {
             None => false,
             Some(Bson::Boolean(true)) => true,
             Some(Bson::Boolean(false)) => {
-                return Err(CommandError::new(ErrorCode::InvalidOptions, "Specifying startTransaction=false is not allowed."));
+                return Err(CommandError::new(
+                    ErrorCode::InvalidOptions,
+                    "Specifying startTransaction=false is not allowed.",
+                ));
             }
             Some(other) => {
                 return Err(CommandError::type_mismatch(format!(
@@ -259,7 +295,10 @@ impl Request {
             ));
         }
         if autocommit == Some(true) {
-            return Err(CommandError::new(ErrorCode::InvalidOptions, "Specifying autocommit=true is not allowed."));
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                "Specifying autocommit=true is not allowed.",
+            ));
         }
         if autocommit.is_some() && txn_number.is_none() {
             return Err(CommandError::new(
@@ -273,16 +312,30 @@ impl Request {
                 "'startTransaction' field requires 'autocommit' field to also be specified",
             ));
         }
-        let read_concern = body.get("readConcern").map(ReadConcern::parse).transpose()?;
-        let write_concern = body.get("writeConcern").map(WriteConcern::parse).transpose()?;
+        let read_concern = body
+            .get("readConcern")
+            .map(ReadConcern::parse)
+            .transpose()?;
+        let write_concern = body
+            .get("writeConcern")
+            .map(WriteConcern::parse)
+            .transpose()?;
         let max_time = match body.get("maxTimeMS") {
             None => None,
             Some(v) => match Number::from_bson(v) {
-                Some(Number::Int(n)) if n >= 0 && n <= i64::from(i32::MAX) => (n > 0).then(|| Duration::from_millis(n as u64)),
-                Some(Number::Float(f)) if f >= 0.0 && f <= f64::from(i32::MAX) && f.fract() == 0.0 => {
+                Some(Number::Int(n)) if n >= 0 && n <= i64::from(i32::MAX) => {
+                    (n > 0).then(|| Duration::from_millis(n as u64))
+                }
+                Some(Number::Float(f))
+                    if f >= 0.0 && f <= f64::from(i32::MAX) && f.fract() == 0.0 =>
+                {
                     (f > 0.0).then(|| Duration::from_millis(f as u64))
                 }
-                _ => return Err(CommandError::bad_value(format!("{v} is not a valid value for maxTimeMS"))),
+                _ => {
+                    return Err(CommandError::bad_value(format!(
+                        "{v} is not a valid value for maxTimeMS"
+                    )));
+                }
             },
         };
         Ok(Request {
@@ -355,9 +408,18 @@ mod tests {
     fn refuses_inconsistent_session_arguments() {
         let code = |cmd: Document| Request::parse("db", cmd).map(|_| ()).map_err(|e| e.code);
         assert_eq!(code(doc! {"find": "c", "txnNumber": 1_i64}), Err(72));
-        assert_eq!(code(doc! {"find": "c", "lsid": lsid(), "txnNumber": 1_i64, "autocommit": true}), Err(72));
-        assert_eq!(code(doc! {"find": "c", "lsid": lsid(), "autocommit": false}), Err(72));
-        assert_eq!(code(doc! {"find": "c", "lsid": lsid(), "txnNumber": "x"}), Err(14));
+        assert_eq!(
+            code(doc! {"find": "c", "lsid": lsid(), "txnNumber": 1_i64, "autocommit": true}),
+            Err(72)
+        );
+        assert_eq!(
+            code(doc! {"find": "c", "lsid": lsid(), "autocommit": false}),
+            Err(72)
+        );
+        assert_eq!(
+            code(doc! {"find": "c", "lsid": lsid(), "txnNumber": "x"}),
+            Err(14)
+        );
         assert_eq!(code(doc! {}), Err(59));
     }
 
@@ -369,10 +431,15 @@ mod tests {
         .expect("valid");
         assert_eq!(rc.level, Some(ReadConcernLevel::Majority));
         assert!(ReadConcern::parse(&Bson::Document(doc! {"level": "bogus"})).is_err());
-        let wc = WriteConcern::parse(&Bson::Document(doc! {"w": "majority", "wtimeout": 100})).expect("valid");
+        let wc = WriteConcern::parse(&Bson::Document(doc! {"w": "majority", "wtimeout": 100}))
+            .expect("valid");
         assert_eq!(wc.w, Some(Acknowledgement::Majority));
         assert_eq!(wc.timeout, Some(Duration::from_millis(100)));
         assert!(WriteConcern::parse(&Bson::Document(doc! {"w": -1})).is_err());
-        assert!(WriteConcern::parse(&Bson::Document(doc! {"w": 0})).expect("valid").is_unacknowledged());
+        assert!(
+            WriteConcern::parse(&Bson::Document(doc! {"w": 0}))
+                .expect("valid")
+                .is_unacknowledged()
+        );
     }
 }

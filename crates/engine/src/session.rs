@@ -31,7 +31,12 @@ impl SessionKey {
                     type_name(other)
                 )));
             }
-            None => return Err(CommandError::new(ErrorCode::NoSuchKey, "BSON field 'lsid.id' is missing but a required field")),
+            None => {
+                return Err(CommandError::new(
+                    ErrorCode::NoSuchKey,
+                    "BSON field 'lsid.id' is missing but a required field",
+                ));
+            }
         }
         doc.to_vec()
             .map(SessionKey)
@@ -115,7 +120,12 @@ pub struct ServerSession {
 
 impl ServerSession {
     fn new(now: Instant) -> ServerSession {
-        ServerSession { txn_number: None, txn: TxnState::None, retry: None, last_used: now }
+        ServerSession {
+            txn_number: None,
+            txn: TxnState::None,
+            retry: None,
+            last_used: now,
+        }
     }
 
     /// The open transaction, if any.
@@ -136,7 +146,10 @@ pub struct SessionTable {
 impl SessionTable {
     /// The session with this key, created on first use.
     pub fn get_or_create(&mut self, key: &SessionKey, now: Instant) -> &mut ServerSession {
-        let session = self.sessions.entry(key.clone()).or_insert_with(|| ServerSession::new(now));
+        let session = self
+            .sessions
+            .entry(key.clone())
+            .or_insert_with(|| ServerSession::new(now));
         session.last_used = now;
         session
     }
@@ -179,9 +192,18 @@ mod tests {
     #[test]
     fn lsid_must_be_a_document_with_a_uuid() {
         assert!(SessionKey::from_lsid(&uuid_lsid()).is_ok());
-        assert_eq!(SessionKey::from_lsid(&Bson::Int32(1)).map_err(|e| e.code), Err(14));
-        assert_eq!(SessionKey::from_lsid(&Bson::Document(doc! {"id": 1})).map_err(|e| e.code), Err(14));
-        assert_eq!(SessionKey::from_lsid(&Bson::Document(doc! {})).map_err(|e| e.code), Err(4));
+        assert_eq!(
+            SessionKey::from_lsid(&Bson::Int32(1)).map_err(|e| e.code),
+            Err(14)
+        );
+        assert_eq!(
+            SessionKey::from_lsid(&Bson::Document(doc! {"id": 1})).map_err(|e| e.code),
+            Err(14)
+        );
+        assert_eq!(
+            SessionKey::from_lsid(&Bson::Document(doc! {})).map_err(|e| e.code),
+            Err(4)
+        );
     }
 
     #[test]
@@ -189,7 +211,10 @@ mod tests {
         let mut table = SessionTable::default();
         let key = SessionKey::from_lsid(&uuid_lsid()).expect("valid lsid");
         table.get_or_create(&key, Instant::now()).txn_number = Some(3);
-        assert_eq!(table.get_or_create(&key, Instant::now()).txn_number, Some(3));
+        assert_eq!(
+            table.get_or_create(&key, Instant::now()).txn_number,
+            Some(3)
+        );
         assert_eq!(table.len(), 1);
     }
 }

@@ -68,7 +68,12 @@ pub struct WriteUnit {
 impl WriteUnit {
     /// A unit reading at `snapshot`.
     pub fn new(id: TxnId, snapshot: Ts) -> WriteUnit {
-        WriteUnit { id, snapshot, writes: BTreeMap::new(), catalog_ops: Vec::new() }
+        WriteUnit {
+            id,
+            snapshot,
+            writes: BTreeMap::new(),
+            catalog_ops: Vec::new(),
+        }
     }
 
     /// Whether the unit has written nothing.
@@ -77,12 +82,25 @@ impl WriteUnit {
     }
 
     /// The collection as this unit sees it (committed, or created by this unit).
-    pub fn collection<'c>(&self, catalog: &'c Catalog, db: &str, coll: &str) -> Option<&'c Collection> {
-        catalog.collection(db, coll).filter(|c| c.visible_to(Some(self.id)))
+    pub fn collection<'c>(
+        &self,
+        catalog: &'c Catalog,
+        db: &str,
+        coll: &str,
+    ) -> Option<&'c Collection> {
+        catalog
+            .collection(db, coll)
+            .filter(|c| c.visible_to(Some(self.id)))
     }
 
     /// The document with this `_id` key as the unit sees it.
-    pub fn get<'a>(&'a self, catalog: &'a Catalog, db: &str, coll: &str, id: &[u8]) -> Option<&'a [u8]> {
+    pub fn get<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+        db: &str,
+        coll: &str,
+        id: &[u8],
+    ) -> Option<&'a [u8]> {
         if let Some(image) = self.own_image(db, coll, id) {
             return image;
         }
@@ -95,12 +113,21 @@ impl WriteUnit {
     }
 
     /// Every document the unit sees in the collection, in `_id` order.
-    pub fn scan<'a>(&'a self, catalog: &'a Catalog, db: &str, coll: &str) -> Vec<(&'a [u8], &'a [u8])> {
-        let committed = self.collection(catalog, db, coll).into_iter().flat_map(|c| c.scan(self.snapshot));
+    pub fn scan<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+        db: &str,
+        coll: &str,
+    ) -> Vec<(&'a [u8], &'a [u8])> {
+        let committed = self
+            .collection(catalog, db, coll)
+            .into_iter()
+            .flat_map(|c| c.scan(self.snapshot));
         let Some(own) = self.writes.get(&(db.to_owned(), coll.to_owned())) else {
             return committed.map(|(id, doc)| (&id[..], doc)).collect();
         };
-        let mut merged: BTreeMap<&'a [u8], &'a [u8]> = committed.map(|(id, doc)| (&id[..], doc)).collect();
+        let mut merged: BTreeMap<&'a [u8], &'a [u8]> =
+            committed.map(|(id, doc)| (&id[..], doc)).collect();
         for (id, image) in &own.docs {
             match image {
                 Some(doc) => merged.insert(id, doc),
@@ -120,7 +147,12 @@ impl WriteUnit {
 
     /// Creates the collection if this unit does not see it (an insert or upsert into a new
     /// collection creates it, as in `mongod`).
-    pub fn ensure_collection(&mut self, catalog: &mut Catalog, db: &str, coll: &str) -> StatementResult<()> {
+    pub fn ensure_collection(
+        &mut self,
+        catalog: &mut Catalog,
+        db: &str,
+        coll: &str,
+    ) -> StatementResult<()> {
         match catalog.collection(db, coll) {
             Some(c) if c.visible_to(Some(self.id)) => Ok(()),
             Some(c) => Err(StatementError::Blocked(c.created_by.unwrap_or(self.id))),
@@ -133,14 +165,82 @@ impl WriteUnit {
     }
 
     /// Creates a collection that does not exist yet; it is visible to others at commit.
-    pub fn create_collection(&mut self, catalog: &mut Catalog, db: &str, coll: &str, options: Document) {
+    pub fn create_collection(
+        &mut self,
+        catalog: &mut Catalog,
+        db: &str,
+        coll: &str,
+        options: Document,
+    ) {
         catalog.insert_collection(db, coll, Collection::new(options.clone(), Some(self.id)));
-        self.catalog_ops.push(Op::CreateCollection { db: db.to_owned(), coll: coll.to_owned(), options });
+        self.catalog_ops.push(Op::CreateCollection {
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+            options,
+        });
     }
 
     /// Records an index this unit built on a collection; it is visible to others at commit.
     pub fn created_index(&mut self, db: &str, coll: &str, spec: Document) {
-        self.catalog_ops.push(Op::CreateIndex { db: db.to_owned(), coll: coll.to_owned(), spec });
+        self.catalog_ops.push(Op::CreateIndex {
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+            spec,
+        });
+    }
+
+    /// Refuses to drop a collection an open transaction is writing to or creating.
+    pub fn check_droppable(&self, catalog: &Catalog, db: &str, coll: &str) -> StatementResult<()> {
+        let Some(c) = catalog.collection(db, coll) else {
+            return Ok(());
+        };
+        match c
+            .created_by
+            .filter(|t| *t != self.id)
+            .or_else(|| c.any_pending_writer())
+        {
+            Some(other) => Err(StatementError::Blocked(other)),
+            None => Ok(()),
+        }
+    }
+
+    /// Drops a collection now (statements outside transactions only); returns how many
+    /// indexes it had, or `None` if it did not exist.
+    pub fn drop_collection(
+        &mut self,
+        catalog: &mut Catalog,
+        db: &str,
+        coll: &str,
+    ) -> StatementResult<Option<usize>> {
+        self.check_droppable(catalog, db, coll)?;
+        let Some(dropped) = catalog.remove_collection(db, coll) else {
+            return Ok(None);
+        };
+        self.catalog_ops.push(Op::DropCollection {
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+        });
+        Ok(Some(dropped.indexes.len() + 1))
+    }
+
+    /// Drops an index now (statements outside transactions only).
+    pub fn drop_index(
+        &mut self,
+        catalog: &mut Catalog,
+        db: &str,
+        coll: &str,
+        name: &str,
+    ) -> StatementResult<()> {
+        self.check_droppable(catalog, db, coll)?;
+        if let Some(c) = catalog.collection_mut(db, coll) {
+            c.indexes.retain(|i| i.name != name);
+        }
+        self.catalog_ops.push(Op::DropIndex {
+            db: db.to_owned(),
+            coll: coll.to_owned(),
+            name: name.to_owned(),
+        });
+        Ok(())
     }
 
     /// Writes a new image of a document (`None` deletes it), after checking for conflicts and
@@ -154,8 +254,15 @@ impl WriteUnit {
         image: Option<(Box<[u8]>, &Document)>,
     ) -> StatementResult<()> {
         let ns: Namespace = (db.to_owned(), coll.to_owned());
-        let Some(collection) = catalog.collection_mut(db, coll).filter(|c| c.visible_to(Some(self.id))) else {
-            return Err(CommandError::new(ErrorCode::NamespaceNotFound, format!("ns does not exist: {db}.{coll}")).into());
+        let Some(collection) = catalog
+            .collection_mut(db, coll)
+            .filter(|c| c.visible_to(Some(self.id)))
+        else {
+            return Err(CommandError::new(
+                ErrorCode::NamespaceNotFound,
+                format!("ns does not exist: {db}.{coll}"),
+            )
+            .into());
         };
         match collection.pending_writer(id) {
             Some(other) if other != self.id => return Err(StatementError::Blocked(other)),
@@ -168,12 +275,18 @@ impl WriteUnit {
         let new_doc = image.as_ref().map(|(_, doc)| *doc);
         let new_unique = unique_keys_of(collection, new_doc)?;
         for (index_name, key) in &new_unique {
-            let claim = UniqueClaim { unit: self.id, snapshot: self.snapshot, id, index_name, key };
+            let claim = UniqueClaim {
+                unit: self.id,
+                snapshot: self.snapshot,
+                id,
+                index_name,
+                key,
+            };
             if let Err(e) = claim.check(collection, own) {
                 return Err(match e {
-                    UniqueViolation::Duplicate => {
-                        StatementError::Failed(duplicate_key(db, coll, collection, index_name, new_doc))
-                    }
+                    UniqueViolation::Duplicate => StatementError::Failed(duplicate_key(
+                        db, coll, collection, index_name, new_doc,
+                    )),
                     UniqueViolation::Statement(e) => e,
                 });
             }
@@ -188,7 +301,8 @@ impl WriteUnit {
             own.unique_keys.insert((index_name, key), Box::from(id));
         }
         collection.mark_pending(Box::from(id), self.id);
-        own.docs.insert(Box::from(id), image.map(|(bytes, _)| bytes));
+        own.docs
+            .insert(Box::from(id), image.map(|(bytes, _)| bytes));
         Ok(())
     }
 
@@ -220,8 +334,17 @@ impl WriteUnit {
             };
             for (id, image) in writes.docs {
                 ops.push(match &image {
-                    Some(doc) => Op::Put { db: db.clone(), coll: coll.clone(), id: id.clone(), doc: doc.clone() },
-                    None => Op::Delete { db: db.clone(), coll: coll.clone(), id: id.clone() },
+                    Some(doc) => Op::Put {
+                        db: db.clone(),
+                        coll: coll.clone(),
+                        id: id.clone(),
+                        doc: doc.clone(),
+                    },
+                    None => Op::Delete {
+                        db: db.clone(),
+                        coll: coll.clone(),
+                        id: id.clone(),
+                    },
                 });
                 collection.install(id, image, ts, horizon)?;
             }
@@ -240,7 +363,9 @@ impl WriteUnit {
         for op in self.catalog_ops.iter().rev() {
             match op {
                 Op::CreateCollection { db, coll, .. }
-                    if catalog.collection(db, coll).is_some_and(|c| c.created_by == Some(self.id)) =>
+                    if catalog
+                        .collection(db, coll)
+                        .is_some_and(|c| c.created_by == Some(self.id)) =>
                 {
                     catalog.remove_collection(db, coll);
                 }
@@ -256,7 +381,10 @@ impl WriteUnit {
 }
 
 /// The (index name, key) pairs of `doc` in the collection's unique indexes.
-fn unique_keys_of(collection: &Collection, doc: Option<&Document>) -> CommandResult<Vec<(String, Vec<u8>)>> {
+fn unique_keys_of(
+    collection: &Collection,
+    doc: Option<&Document>,
+) -> CommandResult<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let Some(doc) = doc else {
         return Ok(out);
@@ -297,7 +425,11 @@ impl From<CommandError> for UniqueViolation {
 impl UniqueClaim<'_> {
     /// Refuses a key another document holds: a duplicate if the writer sees that document, a
     /// conflict if it was written after the snapshot or is uncommitted.
-    fn check(&self, collection: &Collection, own: &CollectionWrites) -> Result<(), UniqueViolation> {
+    fn check(
+        &self,
+        collection: &Collection,
+        own: &CollectionWrites,
+    ) -> Result<(), UniqueViolation> {
         let Some(index) = collection.index(self.index_name) else {
             return Ok(());
         };
@@ -318,10 +450,17 @@ impl UniqueClaim<'_> {
             let Some(bytes) = collection.latest(holder).and_then(|v| v.doc.as_deref()) else {
                 continue;
             };
-            if !index.keys_of(&decode(bytes)?)?.iter().any(|k| k == self.key) {
+            if !index
+                .keys_of(&decode(bytes)?)?
+                .iter()
+                .any(|k| k == self.key)
+            {
                 continue;
             }
-            if collection.latest(holder).is_some_and(|v| v.ts > self.snapshot) {
+            if collection
+                .latest(holder)
+                .is_some_and(|v| v.ts > self.snapshot)
+            {
                 return Err(UniqueViolation::Statement(write_conflict().into()));
             }
             return Err(UniqueViolation::Duplicate);
@@ -332,7 +471,13 @@ impl UniqueClaim<'_> {
 
 /// The `DuplicateKey` error for a unique index, with `keyPattern` and `keyValue` read from the
 /// document that was refused.
-fn duplicate_key(db: &str, coll: &str, collection: &Collection, index_name: &str, doc: Option<&Document>) -> CommandError {
+fn duplicate_key(
+    db: &str,
+    coll: &str,
+    collection: &Collection,
+    index_name: &str,
+    doc: Option<&Document>,
+) -> CommandError {
     let Some(index) = collection.index(index_name) else {
         return duplicate_key_error(db, coll, index_name, Document::new(), Document::new());
     };
@@ -342,7 +487,10 @@ fn duplicate_key(db: &str, coll: &str, collection: &Collection, index_name: &str
     };
     let mut value = Document::new();
     for (field, _) in &index.pattern {
-        let v = doc.and_then(|d| dotted_get(d, field)).cloned().unwrap_or(Bson::Null);
+        let v = doc
+            .and_then(|d| dotted_get(d, field))
+            .cloned()
+            .unwrap_or(Bson::Null);
         value.insert(field.clone(), v);
     }
     duplicate_key_error(db, coll, index_name, pattern, value)
@@ -363,7 +511,13 @@ pub fn dotted_get<'d>(doc: &'d Document, path: &str) -> Option<&'d Bson> {
 }
 
 /// `E11000 duplicate key error ...` with `keyPattern` / `keyValue`, as `mongod` reports it.
-pub fn duplicate_key_error(db: &str, coll: &str, index_name: &str, pattern: Document, value: Document) -> CommandError {
+pub fn duplicate_key_error(
+    db: &str,
+    coll: &str,
+    index_name: &str,
+    pattern: Document,
+    value: Document,
+) -> CommandError {
     let shown: Vec<String> = value.iter().map(|(k, v)| format!("{k}: {v}")).collect();
     CommandError::new(
         ErrorCode::DuplicateKey,

@@ -57,12 +57,17 @@ impl Collection {
 
     /// The documents a reader at `at` sees, in `_id` order.
     pub fn scan(&self, at: Ts) -> impl Iterator<Item = (&Key, &[u8])> + '_ {
-        self.records.iter().filter_map(move |(id, r)| r.doc_at(at).map(|doc| (id, doc)))
+        self.records
+            .iter()
+            .filter_map(move |(id, r)| r.doc_at(at).map(|doc| (id, doc)))
     }
 
     /// How many documents a reader at `at` sees.
     pub fn count_at(&self, at: Ts) -> usize {
-        self.records.values().filter(|r| r.doc_at(at).is_some()).count()
+        self.records
+            .values()
+            .filter(|r| r.doc_at(at).is_some())
+            .count()
     }
 
     /// The index with this name.
@@ -73,6 +78,11 @@ impl Collection {
     /// The open transaction holding an uncommitted write of this `_id`, if any.
     pub fn pending_writer(&self, id: &[u8]) -> Option<TxnId> {
         self.pending.get(id).copied()
+    }
+
+    /// Some open transaction with an uncommitted write here, if any.
+    pub fn any_pending_writer(&self) -> Option<TxnId> {
+        self.pending.values().next().copied()
     }
 
     /// Records that `txn` holds an uncommitted write of this `_id`.
@@ -90,7 +100,13 @@ impl Collection {
 
     /// Installs a committed version of a document (`None`: deleted) at `ts`, and reclaims
     /// versions no reader at or after `horizon` can see.
-    pub fn install(&mut self, id: Key, doc: Option<Box<[u8]>>, ts: Ts, horizon: Ts) -> CommandResult<()> {
+    pub fn install(
+        &mut self,
+        id: Key,
+        doc: Option<Box<[u8]>>,
+        ts: Ts,
+        horizon: Ts,
+    ) -> CommandResult<()> {
         if !self.indexes.is_empty()
             && let Some(bytes) = &doc
         {
@@ -107,11 +123,18 @@ impl Collection {
                 record.push(version);
                 record
             }
-            None => self.records.entry(id.clone()).or_insert(Record::new(version)),
+            None => self
+                .records
+                .entry(id.clone())
+                .or_insert(Record::new(version)),
         };
         let dropped = record.prune(horizon);
         let dead = record.is_dead(horizon);
-        let kept: Vec<Version> = if dead { Vec::new() } else { record.versions().to_vec() };
+        let kept: Vec<Version> = if dead {
+            Vec::new()
+        } else {
+            record.versions().to_vec()
+        };
         if dead {
             self.records.remove(&id);
         }
@@ -122,7 +145,12 @@ impl Collection {
     }
 
     /// Removes the index entries of `dropped` versions that no `kept` version still has.
-    fn remove_stale_entries(&mut self, id: &Key, dropped: &[Version], kept: &[Version]) -> CommandResult<()> {
+    fn remove_stale_entries(
+        &mut self,
+        id: &Key,
+        dropped: &[Version],
+        kept: &[Version],
+    ) -> CommandResult<()> {
         for index in &mut self.indexes {
             let mut live = BTreeSet::new();
             for version in kept {

@@ -36,25 +36,47 @@ impl Index {
     pub fn from_spec(spec: &Document, created_by: Option<TxnId>) -> CommandResult<Index> {
         let key = match spec.get("key") {
             Some(Bson::Document(key)) => key,
-            Some(_) => return Err(CommandError::type_mismatch("the index 'key' must be a document")),
-            None => return Err(CommandError::failed_to_parse("an index spec needs a 'key' field")),
+            Some(_) => {
+                return Err(CommandError::type_mismatch(
+                    "the index 'key' must be a document",
+                ));
+            }
+            None => {
+                return Err(CommandError::failed_to_parse(
+                    "an index spec needs a 'key' field",
+                ));
+            }
         };
         let pattern = parse_key_pattern(key)?;
         let name = match spec.get("name") {
             Some(Bson::String(name)) if !name.is_empty() => name.clone(),
-            Some(Bson::String(_)) => return Err(CommandError::new(ErrorCode::CannotCreateIndex, "index name cannot be empty")),
-            Some(_) => return Err(CommandError::type_mismatch("the index 'name' must be a string")),
+            Some(Bson::String(_)) => {
+                return Err(CommandError::new(
+                    ErrorCode::CannotCreateIndex,
+                    "index name cannot be empty",
+                ));
+            }
+            Some(_) => {
+                return Err(CommandError::type_mismatch(
+                    "the index 'name' must be a string",
+                ));
+            }
             None => default_name(&pattern),
         };
         let unique = match spec.get("unique") {
             None => false,
             Some(Bson::Boolean(b)) => *b,
-            Some(other) => Number::from_bson(other).map(|n| n.as_f64() != 0.0).ok_or_else(|| {
-                CommandError::type_mismatch("the index option 'unique' must be a boolean")
-            })?,
+            Some(other) => Number::from_bson(other)
+                .map(|n| n.as_f64() != 0.0)
+                .ok_or_else(|| {
+                    CommandError::type_mismatch("the index option 'unique' must be a boolean")
+                })?,
         };
         for option in spec.keys() {
-            if !matches!(option.as_str(), "key" | "name" | "unique" | "v" | "background" | "ns") {
+            if !matches!(
+                option.as_str(),
+                "key" | "name" | "unique" | "v" | "background" | "ns"
+            ) {
                 return Err(CommandError::new(
                     ErrorCode::InvalidIndexSpecificationOption,
                     format!("the index option '{option}' is not supported by this engine"),
@@ -75,7 +97,6 @@ impl Index {
             pending: HashMap::new(),
         })
     }
-
 
     /// Whether the key pattern starts with `path`.
     pub fn leads_with(&self, path: &str) -> bool {
@@ -142,7 +163,10 @@ impl Index {
 /// Parses `{a: 1, "b.c": -1}` into fields and directions.
 pub fn parse_key_pattern(key: &Document) -> CommandResult<Vec<(String, Direction)>> {
     if key.is_empty() {
-        return Err(CommandError::new(ErrorCode::CannotCreateIndex, "index keys cannot be empty"));
+        return Err(CommandError::new(
+            ErrorCode::CannotCreateIndex,
+            "index keys cannot be empty",
+        ));
     }
     key.iter()
         .map(|(field, value)| {

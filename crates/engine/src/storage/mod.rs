@@ -26,7 +26,12 @@ pub struct TxnId(pub u64);
 pub fn decode(bytes: &[u8]) -> CommandResult<Document> {
     RawDocument::from_bytes(bytes)
         .and_then(Document::try_from)
-        .map_err(|e| CommandError::new(ErrorCode::InternalError, format!("stored document is not valid BSON: {e}")))
+        .map_err(|e| {
+            CommandError::new(
+                ErrorCode::InternalError,
+                format!("stored document is not valid BSON: {e}"),
+            )
+        })
 }
 
 /// Every database and collection of one node.
@@ -48,12 +53,23 @@ impl Catalog {
 
     /// The collection `db.name` for writing, if it exists.
     pub fn collection_mut(&mut self, db: &str, name: &str) -> Option<&mut Collection> {
-        self.databases.get_mut(db).and_then(|colls| colls.get_mut(name))
+        self.databases
+            .get_mut(db)
+            .and_then(|colls| colls.get_mut(name))
     }
 
     /// Adds a collection; the caller has checked that the name is free and valid.
-    pub fn insert_collection(&mut self, db: &str, name: &str, collection: Collection) -> &mut Collection {
-        let slot = self.databases.entry(db.to_owned()).or_default().entry(name.to_owned());
+    pub fn insert_collection(
+        &mut self,
+        db: &str,
+        name: &str,
+        collection: Collection,
+    ) -> &mut Collection {
+        let slot = self
+            .databases
+            .entry(db.to_owned())
+            .or_default()
+            .entry(name.to_owned());
         match slot {
             std::collections::btree_map::Entry::Vacant(v) => v.insert(collection),
             std::collections::btree_map::Entry::Occupied(o) => {
@@ -80,7 +96,10 @@ impl Catalog {
     }
 
     /// The collections of a database, by name, for writing.
-    pub fn collections_mut(&mut self, db: &str) -> impl Iterator<Item = (&String, &mut Collection)> {
+    pub fn collections_mut(
+        &mut self,
+        db: &str,
+    ) -> impl Iterator<Item = (&String, &mut Collection)> {
         self.databases.get_mut(db).into_iter().flatten()
     }
 
@@ -90,7 +109,9 @@ impl Catalog {
     }
 
     /// Every collection, with its database and name.
-    pub fn all_collections_mut(&mut self) -> impl Iterator<Item = (&String, &String, &mut Collection)> {
+    pub fn all_collections_mut(
+        &mut self,
+    ) -> impl Iterator<Item = (&String, &String, &mut Collection)> {
         self.databases
             .iter_mut()
             .flat_map(|(db, colls)| colls.iter_mut().map(move |(name, c)| (db, name, c)))
@@ -100,7 +121,10 @@ impl Catalog {
 /// Checks a database name as `mongod` does.
 pub fn validate_db_name(db: &str) -> CommandResult<()> {
     if db.is_empty() || db.len() > 63 || db.contains(['/', '\\', '.', ' ', '"', '$', '\0']) {
-        return Err(CommandError::new(ErrorCode::InvalidNamespace, format!("Invalid database name: '{db}'")));
+        return Err(CommandError::new(
+            ErrorCode::InvalidNamespace,
+            format!("Invalid database name: '{db}'"),
+        ));
     }
     Ok(())
 }
@@ -108,7 +132,11 @@ pub fn validate_db_name(db: &str) -> CommandResult<()> {
 /// Checks a collection name as `mongod` does.
 pub fn validate_collection_name(db: &str, name: &str) -> CommandResult<()> {
     validate_db_name(db)?;
-    if name.is_empty() || name.contains(['$', '\0']) || name.starts_with('.') || db.len() + 1 + name.len() > 255 {
+    if name.is_empty()
+        || name.contains(['$', '\0'])
+        || name.starts_with('.')
+        || db.len() + 1 + name.len() > 255
+    {
         return Err(CommandError::new(
             ErrorCode::InvalidNamespace,
             format!("Invalid collection name: '{db}.{name}'"),

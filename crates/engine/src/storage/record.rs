@@ -96,14 +96,20 @@ impl Record {
     }
 }
 
-static TOMBSTONE: Version = Version { ts: Ts::ZERO, doc: None };
+static TOMBSTONE: Version = Version {
+    ts: Ts::ZERO,
+    doc: None,
+};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn v(ts: u64, doc: Option<&[u8]>) -> Version {
-        Version { ts: Ts(ts), doc: doc.map(Box::from) }
+        Version {
+            ts: Ts(ts),
+            doc: doc.map(Box::from),
+        }
     }
 
     #[test]

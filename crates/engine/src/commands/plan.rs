@@ -1,0 +1,129 @@
+//! Finding the documents a filter matches: by `_id`, through an index whose leading field the
+//! filter pins by equality, or by scanning — always re-checking each candidate against the
+//! filter, so an index only narrows the search.
+
+use std::collections::BTreeSet;
+
+use bson::{Bson, Document};
+
+use super::Exec;
+use crate::error::CommandResult;
+use crate::keystring::{self, Direction};
+use crate::query::Filter;
+use crate::storage::decode;
+
+/// A matching document and the key string of its `_id`.
+#[derive(Debug, Clone)]
+pub(crate) struct Matched {
+    pub id: Vec<u8>,
+    pub doc: Document,
+}
+
+/// The documents of `db.coll` the command's unit sees that match `filter`, in `_id` order, at
+/// most `limit` of them.
+pub(crate) fn matching(
+    exec: &Exec<'_>,
+    db: &str,
+    coll: &str,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> CommandResult<Vec<Matched>> {
+    let mut out = Vec::new();
+    if limit == Some(0) {
+        return Ok(out);
+    }
+    let unit = &*exec.unit;
+    let catalog = &*exec.catalog;
+    let mut consider = |id: &[u8], bytes: &[u8]| -> CommandResult<bool> {
+        let doc = decode(bytes)?;
+        if filter.matches(&doc) {
+            out.push(Matched {
+                id: id.to_vec(),
+                doc,
+            });
+        }
+        Ok(limit.is_some_and(|l| out.len() >= l))
+    };
+    match choose_plan(exec, db, coll, filter) {
+        Plan::Id(key) => {
+            if let Some(bytes) = unit.get(catalog, db, coll, &key) {
+                consider(&key, bytes)?;
+            }
+        }
+        Plan::Candidates(ids) => {
+            for id in ids {
+                if let Some(bytes) = unit.get(catalog, db, coll, &id)
+                    && consider(&id, bytes)?
+                {
+                    break;
+                }
+            }
+        }
+        Plan::Scan => {
+            for (id, bytes) in unit.scan(catalog, db, coll) {
+                if consider(id, bytes)? {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+enum Plan {
+    /// The filter pins `_id` to one value.
+    Id(Vec<u8>),
+    /// These `_id` keys (in order) are the only possible matches.
+    Candidates(BTreeSet<Vec<u8>>),
+    /// Every document must be checked.
+    Scan,
+}
+
+/// Whether an equality on `value` can be answered from index keys: arrays (which match as a
+/// whole or by element), regular expressions, `null` (which matches missing fields through
+/// arrays) and `undefined` are left to a scan.
+fn indexable(value: &Bson) -> bool {
+    !matches!(
+        value,
+        Bson::Array(_) | Bson::RegularExpression(_) | Bson::Null | Bson::Undefined
+    )
+}
+
+fn choose_plan(exec: &Exec<'_>, db: &str, coll: &str, filter: &Filter) -> Plan {
+    let equalities = filter.equalities();
+    if let Some((_, value)) = equalities
+        .iter()
+        .find(|(path, value)| *path == "_id" && indexable(value))
+    {
+        return Plan::Id(keystring::key_of(value));
+    }
+    let Some(collection) = exec.unit.collection(exec.catalog, db, coll) else {
+        return Plan::Candidates(BTreeSet::new());
+    };
+    for (path, value) in &equalities {
+        if !indexable(value) {
+            continue;
+        }
+        let Some(index) = collection
+            .indexes
+            .iter()
+            .find(|i| i.leads_with(path) && i.created_by.is_none_or(|t| t == exec.unit.id))
+        else {
+            continue;
+        };
+        let direction = index
+            .pattern
+            .first()
+            .map_or(Direction::Ascending, |(_, d)| *d);
+        let mut prefix = Vec::new();
+        keystring::encode_value(value, direction, &mut prefix);
+        let mut ids: BTreeSet<Vec<u8>> = index
+            .ids_with_prefix(&prefix)
+            .map(|id| id.to_vec())
+            .collect();
+        // The unit's own uncommitted writes are not in the index yet.
+        ids.extend(exec.unit.own_ids(db, coll).into_iter().map(<[u8]>::to_vec));
+        return Plan::Candidates(ids);
+    }
+    Plan::Scan
+}

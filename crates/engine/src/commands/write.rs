@@ -1,0 +1,556 @@
+//! `insert`, `update`, `delete` and `findAndModify`.
+//!
+//! Statements run in order; a statement that fails becomes a `writeErrors` entry and, if the
+//! batch is ordered, stops it. Each statement's writes go through the command's unit, which
+//! refuses a write whole, so a failed statement leaves nothing behind.
+
+use bson::{Bson, DateTime, Document, doc, oid::ObjectId};
+
+use super::plan::Matched;
+use super::{Exec, check_fields, matching, opt_bool, opt_document, wrong_type};
+use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::keystring;
+use crate::query::{ApplyOptions, Filter, SortSpec, Update, update::upsert_seed};
+use crate::request::Request;
+use crate::unit::{StatementError, StatementResult, duplicate_key_error};
+
+/// The largest document `mongod` stores.
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+const WRITE_FIELDS: &[&str] = &["ordered", "bypassDocumentValidation", "let"];
+
+/// `{insert: <coll>, documents: [...], ordered}`.
+pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+    check_fields(
+        &req.body,
+        "insert",
+        &[WRITE_FIELDS, &["documents"]].concat(),
+    )?;
+    let coll = req.collection_name()?;
+    let docs = statements(&req.body, "insert", "documents")?;
+    let ordered = opt_bool(&req.body, "insert", "ordered")?.unwrap_or(true);
+    let mut n = 0;
+    let mut errors = Vec::new();
+    for (index, value) in docs.iter().enumerate() {
+        let result = match value {
+            Bson::Document(doc) => insert_one(exec, &req.db, coll, doc),
+            other => {
+                Err(wrong_type("insert", &format!("documents.{index}"), other, "object").into())
+            }
+        };
+        match result {
+            Ok(()) => n += 1,
+            Err(e) => {
+                errors.push(statement_failure(exec, index, e)?);
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(write_reply(doc! {"n": n}, errors))
+}
+
+fn insert_one(exec: &mut Exec<'_>, db: &str, coll: &str, doc: &Document) -> StatementResult<()> {
+    let doc = prepare_insert(doc)?;
+    store_new(exec, db, coll, doc)
+}
+
+/// Stores a document that does not exist yet (insert or upsert).
+fn store_new(exec: &mut Exec<'_>, db: &str, coll: &str, doc: Document) -> StatementResult<()> {
+    let bytes = encode_checked(&doc)?;
+    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+    let key = keystring::key_of(&id);
+    exec.unit.ensure_collection(exec.catalog, db, coll)?;
+    if exec.unit.get(exec.catalog, db, coll, &key).is_some() {
+        return Err(
+            duplicate_key_error(db, coll, "_id_", doc! {"_id": 1}, doc! {"_id": id}).into(),
+        );
+    }
+    exec.unit
+        .write(exec.catalog, db, coll, &key, Some((bytes, &doc)))
+}
+
+/// Checks a document for insertion and puts `_id` first, generating an `ObjectId` if absent.
+fn prepare_insert(doc: &Document) -> CommandResult<Document> {
+    for key in doc.keys() {
+        if key.starts_with('$') {
+            return Err(CommandError::bad_value(format!(
+                "Document can't have $ prefixed field names: {key}"
+            )));
+        }
+    }
+    let id = match doc.get("_id") {
+        Some(id) => {
+            check_id(id)?;
+            id.clone()
+        }
+        None => Bson::ObjectId(ObjectId::new()),
+    };
+    let mut out = Document::new();
+    out.insert("_id", id);
+    for (k, v) in doc {
+        if k != "_id" {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn check_id(id: &Bson) -> CommandResult<()> {
+    let what = match id {
+        Bson::Array(_) => "an array",
+        Bson::RegularExpression(_) => "a regex",
+        Bson::Undefined => "undefined",
+        Bson::Document(d) if d.keys().any(|k| k.starts_with('$')) => {
+            return Err(CommandError::new(
+                ErrorCode::DollarPrefixedFieldName,
+                "_id fields may not contain '$'-prefixed fields",
+            ));
+        }
+        _ => return Ok(()),
+    };
+    Err(CommandError::new(
+        ErrorCode::InvalidIdField,
+        format!("can't use {what} for _id"),
+    ))
+}
+
+/// Serializes a document, refusing one over 16 MiB.
+fn encode_checked(doc: &Document) -> CommandResult<Box<[u8]>> {
+    let bytes = doc
+        .to_vec()
+        .map_err(|e| CommandError::bad_value(format!("document cannot be encoded as BSON: {e}")))?;
+    if bytes.len() > MAX_DOCUMENT_BYTES {
+        return Err(CommandError::new(
+            ErrorCode::BSONObjectTooLarge,
+            format!(
+                "object to insert too large. size in bytes: {}, max size: {MAX_DOCUMENT_BYTES}",
+                bytes.len()
+            ),
+        ));
+    }
+    Ok(bytes.into_boxed_slice())
+}
+
+/// One update statement, parsed.
+struct UpdateStatement {
+    filter: Filter,
+    update: Update,
+    upsert: bool,
+    multi: bool,
+}
+
+impl UpdateStatement {
+    fn parse(statement: &Document) -> CommandResult<UpdateStatement> {
+        for key in statement.keys() {
+            if !matches!(
+                key.as_str(),
+                "q" | "u"
+                    | "upsert"
+                    | "multi"
+                    | "hint"
+                    | "collation"
+                    | "arrayFilters"
+                    | "c"
+                    | "sort"
+            ) {
+                return Err(CommandError::with_code(
+                    40415,
+                    format!("BSON field 'update.updates.{key}' is an unknown field."),
+                ));
+            }
+        }
+        unsupported_options(statement, "update.updates")?;
+        let filter = match statement.get("q") {
+            Some(Bson::Document(q)) => Filter::parse(q)?,
+            Some(other) => return Err(wrong_type("update.updates", "q", other, "object")),
+            None => {
+                return Err(CommandError::with_code(
+                    40414,
+                    "BSON field 'update.updates.q' is missing but a required field",
+                ));
+            }
+        };
+        let update = match statement.get("u") {
+            Some(u) => Update::parse(u)?,
+            None => {
+                return Err(CommandError::with_code(
+                    40414,
+                    "BSON field 'update.updates.u' is missing but a required field",
+                ));
+            }
+        };
+        let upsert = opt_bool(statement, "update.updates", "upsert")?.unwrap_or(false);
+        let multi = opt_bool(statement, "update.updates", "multi")?.unwrap_or(false);
+        if multi && update.is_replacement() {
+            return Err(CommandError::failed_to_parse(
+                "multi update is not supported for replacement-style update",
+            ));
+        }
+        Ok(UpdateStatement {
+            filter,
+            update,
+            upsert,
+            multi,
+        })
+    }
+}
+
+/// Refuses statement options this engine does not implement instead of ignoring them.
+fn unsupported_options(statement: &Document, context: &str) -> CommandResult<()> {
+    if let Some(Bson::Document(collation)) = statement.get("collation")
+        && !(collation.len() == 1 && collation.get_str("locale").ok() == Some("simple"))
+    {
+        return Err(CommandError::bad_value(format!(
+            "{context}.collation: only the simple collation is supported by this engine"
+        )));
+    }
+    if statement
+        .get("arrayFilters")
+        .is_some_and(|a| !matches!(a, Bson::Array(items) if items.is_empty()))
+    {
+        return Err(CommandError::bad_value(format!(
+            "{context}.arrayFilters are not supported by this engine"
+        )));
+    }
+    Ok(())
+}
+
+/// What one update statement did.
+#[derive(Default)]
+struct UpdateCounts {
+    matched: i64,
+    modified: i64,
+    upserted: Option<Bson>,
+}
+
+/// `{update: <coll>, updates: [{q, u, upsert, multi}], ordered}`.
+pub(crate) fn update(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+    check_fields(&req.body, "update", &[WRITE_FIELDS, &["updates"]].concat())?;
+    let coll = req.collection_name()?;
+    let statements = statements(&req.body, "update", "updates")?;
+    let ordered = opt_bool(&req.body, "update", "ordered")?.unwrap_or(true);
+    let (mut n, mut modified) = (0, 0);
+    let mut upserted = Vec::new();
+    let mut errors = Vec::new();
+    for (index, statement) in statements.iter().enumerate() {
+        let result = match statement {
+            Bson::Document(s) => UpdateStatement::parse(s)
+                .map_err(StatementError::from)
+                .and_then(|s| update_one_statement(exec, &req.db, coll, &s)),
+            other => Err(wrong_type("update", &format!("updates.{index}"), other, "object").into()),
+        };
+        match result {
+            Ok(counts) => {
+                n += counts.matched;
+                modified += counts.modified;
+                if let Some(id) = counts.upserted {
+                    n += 1;
+                    upserted.push(Bson::Document(doc! {"index": index as i32, "_id": id}));
+                }
+            }
+            Err(e) => {
+                errors.push(statement_failure(exec, index, e)?);
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    let mut reply = doc! {"n": n as i32, "nModified": modified as i32};
+    if !upserted.is_empty() {
+        reply.insert("upserted", upserted);
+    }
+    Ok(write_reply(reply, errors))
+}
+
+fn update_one_statement(
+    exec: &mut Exec<'_>,
+    db: &str,
+    coll: &str,
+    s: &UpdateStatement,
+) -> StatementResult<UpdateCounts> {
+    let limit = if s.multi { None } else { Some(1) };
+    let found = matching(exec, db, coll, &s.filter, limit)?;
+    let mut counts = UpdateCounts::default();
+    if found.is_empty() {
+        if s.upsert {
+            let doc = upsert_document(&s.filter, &s.update)?;
+            counts.upserted = doc.get("_id").cloned();
+            store_new(exec, db, coll, doc)?;
+        }
+        return Ok(counts);
+    }
+    let options = ApplyOptions {
+        is_insert: false,
+        now: DateTime::now(),
+    };
+    for Matched { id, mut doc } in found {
+        counts.matched += 1;
+        if s.update.apply(&mut doc, &options)? {
+            let bytes = encode_checked(&doc)?;
+            exec.unit
+                .write(exec.catalog, db, coll, &id, Some((bytes, &doc)))?;
+            counts.modified += 1;
+        }
+    }
+    Ok(counts)
+}
+
+/// The document an upsert inserts: the filter's equality fields, then the update applied as
+/// an insert (or the replacement, keeping the filter's `_id`).
+fn upsert_document(filter: &Filter, update: &Update) -> CommandResult<Document> {
+    let equalities: Vec<(&str, &Bson)> = filter
+        .equalities()
+        .into_iter()
+        .filter(|(_, v)| !matches!(v, Bson::Document(d) if d.keys().any(|k| k.starts_with('$'))))
+        .collect();
+    let mut doc = if update.is_replacement() {
+        let mut seed = Document::new();
+        if let Some((_, id)) = equalities.iter().find(|(p, _)| *p == "_id") {
+            seed.insert("_id", (*id).clone());
+        }
+        seed
+    } else {
+        upsert_seed(&equalities)?
+    };
+    update.apply(
+        &mut doc,
+        &ApplyOptions {
+            is_insert: true,
+            now: DateTime::now(),
+        },
+    )?;
+    prepare_insert(&doc)
+}
+
+/// `{delete: <coll>, deletes: [{q, limit}], ordered}`.
+pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+    check_fields(&req.body, "delete", &[WRITE_FIELDS, &["deletes"]].concat())?;
+    let coll = req.collection_name()?;
+    let statements = statements(&req.body, "delete", "deletes")?;
+    let ordered = opt_bool(&req.body, "delete", "ordered")?.unwrap_or(true);
+    let mut n = 0;
+    let mut errors = Vec::new();
+    for (index, statement) in statements.iter().enumerate() {
+        let result = match statement {
+            Bson::Document(s) => delete_statement(exec, &req.db, coll, s),
+            other => Err(wrong_type("delete", &format!("deletes.{index}"), other, "object").into()),
+        };
+        match result {
+            Ok(count) => n += count,
+            Err(e) => {
+                errors.push(statement_failure(exec, index, e)?);
+                if ordered {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(write_reply(doc! {"n": n}, errors))
+}
+
+fn delete_statement(
+    exec: &mut Exec<'_>,
+    db: &str,
+    coll: &str,
+    statement: &Document,
+) -> StatementResult<i32> {
+    for key in statement.keys() {
+        if !matches!(key.as_str(), "q" | "limit" | "hint" | "collation") {
+            return Err(CommandError::with_code(
+                40415,
+                format!("BSON field 'delete.deletes.{key}' is an unknown field."),
+            )
+            .into());
+        }
+    }
+    unsupported_options(statement, "delete.deletes")?;
+    let filter = match statement.get("q") {
+        Some(Bson::Document(q)) => Filter::parse(q)?,
+        Some(other) => return Err(wrong_type("delete.deletes", "q", other, "object").into()),
+        None => {
+            return Err(CommandError::with_code(
+                40414,
+                "BSON field 'delete.deletes.q' is missing but a required field",
+            )
+            .into());
+        }
+    };
+    let limit = match statement
+        .get("limit")
+        .and_then(crate::compare::Number::from_bson)
+        .map(|n| n.as_f64())
+    {
+        Some(0.0) => None,
+        Some(1.0) => Some(1),
+        Some(_) => {
+            return Err(CommandError::failed_to_parse(
+                "The limit field in delete objects must be 0 or 1.",
+            )
+            .into());
+        }
+        None => {
+            return Err(CommandError::with_code(
+                40414,
+                "BSON field 'delete.deletes.limit' is missing but a required field",
+            )
+            .into());
+        }
+    };
+    let found = matching(exec, db, coll, &filter, limit)?;
+    let mut n = 0;
+    for Matched { id, .. } in found {
+        exec.unit.write(exec.catalog, db, coll, &id, None)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// `{findAndModify: <coll>, query, sort, remove | update, new, fields, upsert}`.
+pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+    let body = &req.body;
+    const CMD: &str = "findAndModify";
+    check_fields(
+        body,
+        CMD,
+        &[
+            "query",
+            "sort",
+            "remove",
+            "update",
+            "new",
+            "fields",
+            "upsert",
+            "bypassDocumentValidation",
+            "arrayFilters",
+            "hint",
+            "collation",
+            "let",
+        ],
+    )?;
+    unsupported_options(body, CMD)?;
+    let coll = req.collection_name()?;
+    let filter = Filter::parse(opt_document(body, CMD, "query")?.unwrap_or(&Document::new()))?;
+    let sort = opt_document(body, CMD, "sort")?
+        .map(SortSpec::parse)
+        .transpose()?;
+    let fields = opt_document(body, CMD, "fields")?
+        .map(crate::query::Projection::parse)
+        .transpose()?;
+    let remove = opt_bool(body, CMD, "remove")?.unwrap_or(false);
+    let return_new = opt_bool(body, CMD, "new")?.unwrap_or(false);
+    let upsert = opt_bool(body, CMD, "upsert")?.unwrap_or(false);
+    let update = body.get("update").map(Update::parse).transpose()?;
+    match (&update, remove) {
+        (Some(_), true) => return Err(CommandError::failed_to_parse("Cannot specify both an update and remove=true").into()),
+        (None, false) => return Err(CommandError::failed_to_parse("Either an update or remove=true must be specified").into()),
+        (None, true) if upsert => return Err(CommandError::failed_to_parse("Cannot specify both upsert=true and remove=true").into()),
+        (None, true) if return_new => return Err(CommandError::failed_to_parse("Cannot specify both new=true and remove=true; 'remove' always returns the deleted document").into()),
+        _ => {}
+    }
+    let target = match &sort {
+        Some(sort) => {
+            let mut all = matching(exec, &req.db, coll, &filter, None)?;
+            all.sort_by(|a, b| sort.compare(&a.doc, &b.doc));
+            all.into_iter().next()
+        }
+        None => matching(exec, &req.db, coll, &filter, Some(1))?
+            .into_iter()
+            .next(),
+    };
+    let project = |doc: Document| -> Bson {
+        Bson::Document(match &fields {
+            Some(p) => p.apply(&doc),
+            None => doc,
+        })
+    };
+    let (last_error, value) = match (target, update) {
+        (Some(Matched { id, doc }), None) => {
+            exec.unit.write(exec.catalog, &req.db, coll, &id, None)?;
+            (doc! {"n": 1}, project(doc))
+        }
+        (Some(Matched { id, doc }), Some(update)) => {
+            let mut new_doc = doc.clone();
+            if update.apply(
+                &mut new_doc,
+                &ApplyOptions {
+                    is_insert: false,
+                    now: DateTime::now(),
+                },
+            )? {
+                let bytes = encode_checked(&new_doc)?;
+                exec.unit
+                    .write(exec.catalog, &req.db, coll, &id, Some((bytes, &new_doc)))?;
+            }
+            let shown = if return_new { new_doc } else { doc };
+            (doc! {"n": 1, "updatedExisting": true}, project(shown))
+        }
+        (None, Some(update)) if upsert => {
+            let doc = upsert_document(&filter, &update)?;
+            let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+            store_new(exec, &req.db, coll, doc.clone())?;
+            let value = if return_new { project(doc) } else { Bson::Null };
+            (
+                doc! {"n": 1, "updatedExisting": false, "upserted": id},
+                value,
+            )
+        }
+        (None, Some(_)) => (doc! {"n": 0, "updatedExisting": false}, Bson::Null),
+        (None, None) => (doc! {"n": 0}, Bson::Null),
+    };
+    Ok(doc! {"lastErrorObject": last_error, "value": value, "ok": 1.0})
+}
+
+/// The statements array of a write command (non-empty, at most 100,000).
+fn statements<'d>(body: &'d Document, command: &str, field: &str) -> CommandResult<&'d Vec<Bson>> {
+    match body.get(field) {
+        Some(Bson::Array(items)) if !items.is_empty() && items.len() <= 100_000 => Ok(items),
+        Some(Bson::Array(items)) => Err(CommandError::new(
+            ErrorCode::InvalidLength,
+            format!(
+                "Write batch sizes must be between 1 and 100000. Got {} operations.",
+                items.len()
+            ),
+        )),
+        Some(other) => Err(wrong_type(command, field, other, "array")),
+        None => Err(CommandError::with_code(
+            40414,
+            format!("BSON field '{command}.{field}' is missing but a required field"),
+        )),
+    }
+}
+
+/// Turns a failed statement into a `writeErrors` entry, or passes the failure on: a blocked
+/// statement waits or conflicts, and inside a transaction an error that makes the transaction
+/// retryable (a write conflict) fails the whole command, as in `mongod`.
+fn statement_failure(exec: &Exec<'_>, index: usize, e: StatementError) -> StatementResult<Bson> {
+    match e {
+        StatementError::Failed(e)
+            if exec.in_transaction()
+                && ErrorCode::is_transient_transaction_error(e.code, false, false) =>
+        {
+            Err(StatementError::Failed(e))
+        }
+        StatementError::Failed(e) => Ok(write_error(index, &e)),
+        blocked @ StatementError::Blocked(_) => Err(blocked),
+    }
+}
+
+/// A `writeErrors` entry.
+fn write_error(index: usize, e: &CommandError) -> Bson {
+    let mut entry = doc! {"index": index as i32, "code": e.code, "codeName": e.code_name.clone(), "errmsg": e.message.clone()};
+    for (k, v) in e.extra.iter().flat_map(|x| x.iter()) {
+        entry.insert(k.clone(), v.clone());
+    }
+    Bson::Document(entry)
+}
+
+fn write_reply(mut reply: Document, errors: Vec<Bson>) -> Document {
+    if !errors.is_empty() {
+        reply.insert("writeErrors", errors);
+    }
+    reply.insert("ok", 1.0);
+    reply
+}

@@ -100,7 +100,9 @@ pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementRes
     let specs = match req.body.get("indexes") {
         Some(Bson::Array(specs)) if !specs.is_empty() => specs,
         Some(Bson::Array(_)) => {
-            return Err(CommandError::bad_value("Must specify at least one index to create").into());
+            return Err(
+                CommandError::bad_value("Must specify at least one index to create").into(),
+            );
         }
         Some(other) => return Err(wrong_type("createIndexes", "indexes", other, "array").into()),
         None => {

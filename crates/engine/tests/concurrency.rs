@@ -1,0 +1,77 @@
+//! Concurrent transactions on one document: conflicts are real, retries converge, nothing is
+//! lost.
+
+mod common;
+
+use bson::doc;
+use causeway_engine::Engine;
+use common::*;
+
+async fn increment_with_retries(engine: &Engine, seed: u8, rounds: usize) -> usize {
+    let mut s = Session::new(seed);
+    let mut retries = 0;
+    for _ in 0..rounds {
+        loop {
+            s.start();
+            let read = run(
+                engine,
+                "db",
+                s.in_txn(doc! {"find": "counter", "filter": {"_id": 1}}),
+            )
+            .await;
+            let reply = if ok(&read) {
+                let n = first_batch(&read)[0].get_i64("n").expect("n");
+                let write = run(engine, "db", s.in_txn(doc! {"update": "counter", "updates": [{"q": {"_id": 1}, "u": {"$set": {"n": n + 1}}}]})).await;
+                if ok(&write) {
+                    run(engine, "admin", s.commit()).await
+                } else {
+                    write
+                }
+            } else {
+                read
+            };
+            if ok(&reply) {
+                break;
+            }
+            assert!(
+                labels(&reply)
+                    .iter()
+                    .any(|l| l == "TransientTransactionError"),
+                "unexpected failure: {reply}"
+            );
+            run(engine, "admin", s.abort()).await;
+            retries += 1;
+            tokio::task::yield_now().await;
+        }
+    }
+    retries
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eight_tasks_incrementing_one_document_reach_the_exact_total() {
+    let engine = Engine::new();
+    assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"insert": "counter", "documents": [{"_id": 1, "n": 0_i64}]},
+        )
+        .await,
+    );
+    let tasks: Vec<_> = (0..8u8)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move { increment_with_retries(&engine, i, 500).await })
+        })
+        .collect();
+    let mut retries = 0;
+    for task in tasks {
+        retries += task.await.expect("task");
+    }
+    let docs = find_all(&engine, "db", "counter", doc! {}).await;
+    assert_eq!(docs, vec![doc! {"_id": 1, "n": 4000_i64}]);
+    assert!(
+        retries > 0,
+        "eight writers on one document must have conflicted at least once"
+    );
+}

@@ -10,6 +10,10 @@
 //!   `MaxKey` bound every type. A missing value compares like `null` (`{a: null}`, `$gte: null`,
 //!   `$lte: null` and `$in: [null]` match it); `undefined` is not `null`.
 //! - `$ne`, `$nin`, `$not` and `$nor` are exact complements of what they negate.
+//! - Regular expressions are compiled with the `regex` crate after rewriting what PCRE means
+//!   differently (ASCII-only `\d`/`\w`/`\s`/`\b`, `$` before a final newline, literal `[`
+//!   in classes); PCRE features the crate lacks (look-around, back-references) are refused
+//!   as invalid regular expressions rather than matched differently.
 //! - Errors carry `mongod`'s codes and messages; operators this engine does not implement
 //!   (`$where`, `$expr`, `$text`, geospatial, `$jsonSchema`) are refused when parsing.
 
@@ -1057,33 +1061,146 @@ fn compile(pattern: &str, options: &str) -> CommandResult<RegexTest> {
             "Regular expression cannot contain an embedded null byte",
         ));
     }
-    let mut builder = RegexBuilder::new(pattern);
-    for flag in options.chars() {
-        match flag {
-            'i' => builder.case_insensitive(true),
-            'm' => builder.multi_line(true),
-            's' => builder.dot_matches_new_line(true),
-            'x' => builder.ignore_whitespace(true),
-            'u' => &mut builder,
-            // mongod's message starts with a space: it names no operator here.
-            _ => {
-                return Err(CommandError::with_code(
-                    51108,
-                    format!(" invalid flag in regex options: {flag}"),
-                ));
-            }
-        };
+    if let Some(flag) = options.chars().find(|c| !"imsxu".contains(*c)) {
+        // mongod's message starts with a space: it names no operator here.
+        return Err(CommandError::with_code(
+            51108,
+            format!(" invalid flag in regex options: {flag}"),
+        ));
     }
-    let regex = builder.build().map_err(|e| {
-        CommandError::with_code(
-            51091,
-            format!("Regular expression is invalid: {}", regex_error_text(&e)),
-        )
-    })?;
+    let multi_line = options.contains('m') || has_inline_multi_line(pattern);
+    let regex = RegexBuilder::new(&translate_pattern(pattern, multi_line))
+        .case_insensitive(options.contains('i'))
+        .multi_line(options.contains('m'))
+        .dot_matches_new_line(options.contains('s'))
+        .ignore_whitespace(options.contains('x'))
+        .build()
+        .map_err(|e| {
+            CommandError::with_code(
+                51091,
+                format!("Regular expression is invalid: {}", regex_error_text(&e)),
+            )
+        })?;
     Ok(RegexTest {
         pattern: pattern.to_owned(),
         options: options.to_owned(),
         regex,
+    })
+}
+
+/// Rewrites what a PCRE pattern (as `mongod` compiles it: UTF-8, no Unicode properties) means
+/// differently in the `regex` crate:
+///
+/// - `\d`, `\w`, `\s`, `\b` and their negations are ASCII-only;
+/// - `$` without multi-line mode, and `\Z`, also match before a final newline;
+/// - inside a class, `[` (except a POSIX `[:name:]`), `&` and `~` are literal.
+///
+/// Features the crate lacks (look-around, back-references) stay as written and fail to compile.
+fn translate_pattern(pattern: &str, multi_line: bool) -> String {
+    const END: &str = r"(?:\n?\z)";
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some('Z') if !in_class => out.push_str(END),
+                Some(escaped) => push_escape(&mut out, escaped, in_class),
+                None => out.push('\\'),
+            },
+            '[' if in_class && chars.peek() == Some(&':') => {
+                // A POSIX class: copy it through its closing ":]".
+                out.push('[');
+                let mut previous = '[';
+                for ch in chars.by_ref() {
+                    out.push(ch);
+                    if previous == ':' && ch == ']' {
+                        break;
+                    }
+                    previous = ch;
+                }
+            }
+            '[' | '&' | '~' if in_class => {
+                out.push('\\');
+                out.push(c);
+            }
+            '[' => {
+                in_class = true;
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    out.push('^');
+                }
+                if chars.peek() == Some(&']') {
+                    // A `]` right after the opening is a literal.
+                    chars.next();
+                    out.push_str(r"\]");
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '$' if !in_class && !multi_line => out.push_str(END),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Appends the translation of the escape `\escaped`.
+fn push_escape(out: &mut String, escaped: char, in_class: bool) {
+    const DIGIT: &str = "0-9";
+    const WORD: &str = "0-9A-Za-z_";
+    const SPACE: &str = r"\t\n\x0B\f\r ";
+    let (set, negated) = match escaped {
+        'd' => (DIGIT, false),
+        'D' => (DIGIT, true),
+        'w' => (WORD, false),
+        'W' => (WORD, true),
+        's' => (SPACE, false),
+        'S' => (SPACE, true),
+        'b' | 'B' if !in_class => {
+            out.push_str(if escaped == 'b' {
+                r"(?-u:\b)"
+            } else {
+                r"(?-u:\B)"
+            });
+            return;
+        }
+        'b' => {
+            // A backspace inside a class.
+            out.push_str(r"\x08");
+            return;
+        }
+        _ => {
+            out.push('\\');
+            out.push(escaped);
+            return;
+        }
+    };
+    match (in_class, negated) {
+        (true, false) => out.push_str(set),
+        (_, true) => {
+            out.push_str("[^");
+            out.push_str(set);
+            out.push(']');
+        }
+        (false, false) => {
+            out.push('[');
+            out.push_str(set);
+            out.push(']');
+        }
+    }
+}
+
+/// Whether the pattern turns multi-line mode on itself (`(?m)`, `(?im:...)`).
+fn has_inline_multi_line(pattern: &str) -> bool {
+    pattern.match_indices("(?").any(|(at, _)| {
+        pattern[at + 2..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .any(|c| c == 'm')
     })
 }
 
@@ -1799,6 +1916,73 @@ mod tests {
             doc! {"a": {"$eq": regex("x", "")}},
             doc! {"a": regex("x", "")}
         ));
+    }
+
+    #[test]
+    fn regexes_keep_pcre_meanings() {
+        // \d, \w, \s and \b are ASCII-only in mongod.
+        assert!(!matches(
+            doc! {"a": regex(r"^\w+$", "")},
+            doc! {"a": "café"}
+        ));
+        assert!(matches(
+            doc! {"a": regex(r"^\w+$", "")},
+            doc! {"a": "cafe_1"}
+        ));
+        assert!(!matches(
+            doc! {"a": regex(r"\d", "")},
+            doc! {"a": "\u{663}"}
+        ));
+        assert!(matches(
+            doc! {"a": regex(r"^\D$", "")},
+            doc! {"a": "\u{663}"}
+        ));
+        assert!(matches(
+            doc! {"a": regex(r"^[\d\s]+$", "")},
+            doc! {"a": "1 2"}
+        ));
+        assert!(matches(
+            doc! {"a": regex(r"^[^\W]+$", "")},
+            doc! {"a": "ab"}
+        ));
+        assert!(!matches(
+            doc! {"a": regex(r"^[^\W]+$", "")},
+            doc! {"a": "é"}
+        ));
+        assert!(matches(doc! {"a": regex(r"\bfoo", "")}, doc! {"a": "éfoo"}));
+        // $ and \Z also match before a final newline.
+        assert!(matches(doc! {"a": regex("abc$", "")}, doc! {"a": "abc\n"}));
+        assert!(matches(
+            doc! {"a": regex(r"abc\Z", "")},
+            doc! {"a": "abc\n"}
+        ));
+        assert!(!matches(
+            doc! {"a": regex(r"abc\z", "")},
+            doc! {"a": "abc\n"}
+        ));
+        assert!(!matches(
+            doc! {"a": regex("abc$", "")},
+            doc! {"a": "abc\nx"}
+        ));
+        assert!(matches(
+            doc! {"a": regex("^abc$", "m")},
+            doc! {"a": "x\nabc\ny"}
+        ));
+        assert!(matches(
+            doc! {"a": regex("(?m)^abc$", "")},
+            doc! {"a": "x\nabc\ny"}
+        ));
+        assert!(matches(doc! {"a": regex("[$]", "")}, doc! {"a": "$"}));
+        assert!(matches(doc! {"a": regex(r"\$", "")}, doc! {"a": "$"}));
+        // `[`, `&` and `~` are literal in a class; `]` first in a class is literal.
+        assert!(matches(doc! {"a": regex("[[]", "")}, doc! {"a": "["}));
+        assert!(matches(doc! {"a": regex("^[&~]+$", "")}, doc! {"a": "&&~"}));
+        assert!(matches(doc! {"a": regex("[]a]", "")}, doc! {"a": "]"}));
+        assert!(matches(
+            doc! {"a": regex("^[[:alpha:]]+$", "")},
+            doc! {"a": "abc"}
+        ));
+        assert!(matches(doc! {"a": regex(r"[\b]", "")}, doc! {"a": "\u{8}"}));
     }
 
     #[test]

@@ -494,6 +494,20 @@ impl Engine {
         {
             // Unacknowledged writes are not retryable; mongod ignores the txnNumber then.
         }
+        if req
+            .read_concern
+            .as_ref()
+            .is_some_and(|rc| rc.level == Some(ReadConcernLevel::Snapshot))
+            && !spec.snapshot_reads
+        {
+            return Err(CommandError::new(
+                ErrorCode::InvalidOptions,
+                format!(
+                    "Command {} does not support {{ readConcern: {{ level: \"snapshot\" }} }} outside a transaction",
+                    spec.name
+                ),
+            ));
+        }
         let deadline = req.max_time.map(|t| Instant::now() + t);
         loop {
             let (seen, blocker_started) = {

@@ -488,26 +488,12 @@ fn duplicate_key(
     let mut value = Document::new();
     for (field, _) in &index.pattern {
         let v = doc
-            .and_then(|d| dotted_get(d, field))
+            .and_then(|d| crate::query::path::get_path(d, field))
             .cloned()
             .unwrap_or(Bson::Null);
         value.insert(field.clone(), v);
     }
     duplicate_key_error(db, coll, index_name, pattern, value)
-}
-
-/// The value at a dotted path through sub-documents (no array traversal).
-pub fn dotted_get<'d>(doc: &'d Document, path: &str) -> Option<&'d Bson> {
-    let mut parts = path.split('.');
-    let mut current = doc.get(parts.next()?)?;
-    for part in parts {
-        current = match current {
-            Bson::Document(d) => d.get(part)?,
-            Bson::Array(items) => items.get(part.parse::<usize>().ok()?)?,
-            _ => return None,
-        };
-    }
-    Some(current)
 }
 
 /// `E11000 duplicate key error ...` with `keyPattern` / `keyValue`, as `mongod` reports it.

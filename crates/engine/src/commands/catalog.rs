@@ -218,7 +218,7 @@ pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementRes
                             .map(|(f, _)| {
                                 (
                                     f.clone(),
-                                    crate::unit::dotted_get(doc, f)
+                                    crate::query::path::get_path(doc, f)
                                         .cloned()
                                         .unwrap_or(Bson::Null),
                                 )

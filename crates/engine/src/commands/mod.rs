@@ -17,7 +17,7 @@ use crate::session::{SessionKey, type_name};
 use crate::storage::Catalog;
 use crate::unit::{StatementResult, WriteUnit};
 
-pub(crate) use plan::matching;
+pub(crate) use plan::{matching, sort_documents};
 
 /// What a handler works with: the catalog, the cursors, and the unit its reads and writes go
 /// through (a transaction's, or the statement's own).
@@ -63,6 +63,8 @@ pub(crate) struct CommandSpec {
     pub retryable: bool,
     /// Runs only on the `admin` database.
     pub admin_only: bool,
+    /// Accepts `readConcern: {level: "snapshot"}` outside a transaction.
+    pub snapshot_reads: bool,
 }
 
 const fn spec(name: &'static str, handler: Handler) -> CommandSpec {
@@ -73,6 +75,7 @@ const fn spec(name: &'static str, handler: Handler) -> CommandSpec {
         writes: false,
         retryable: false,
         admin_only: false,
+        snapshot_reads: false,
     }
 }
 
@@ -88,6 +91,11 @@ const fn writes(mut s: CommandSpec) -> CommandSpec {
 
 const fn retryable(mut s: CommandSpec) -> CommandSpec {
     s.retryable = true;
+    s
+}
+
+const fn snapshot(mut s: CommandSpec) -> CommandSpec {
+    s.snapshot_reads = true;
     s
 }
 
@@ -124,11 +132,11 @@ static COMMANDS: &[CommandSpec] = &[
         "findAndModify",
         write::find_and_modify,
     )))),
-    in_txn(spec("find", read::find)),
-    in_txn(spec("getMore", read::get_more)),
+    snapshot(in_txn(spec("find", read::find))),
+    snapshot(in_txn(spec("getMore", read::get_more))),
     in_txn(spec("killCursors", read::kill_cursors)),
-    in_txn(spec("aggregate", read::aggregate)),
-    in_txn(spec("distinct", read::distinct)),
+    snapshot(in_txn(spec("aggregate", read::aggregate))),
+    snapshot(in_txn(spec("distinct", read::distinct))),
     spec("count", read::count),
     writes(in_txn(spec("create", catalog::create))),
     writes(in_txn(spec("createIndexes", catalog::create_indexes))),

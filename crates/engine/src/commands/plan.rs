@@ -9,7 +9,7 @@ use bson::{Bson, Document};
 use super::Exec;
 use crate::error::CommandResult;
 use crate::keystring::{self, Direction};
-use crate::query::Filter;
+use crate::query::{Filter, SortSpec};
 use crate::storage::decode;
 
 /// A matching document and the key string of its `_id`.
@@ -126,4 +126,19 @@ fn choose_plan(exec: &Exec<'_>, db: &str, coll: &str, filter: &Filter) -> Plan {
         return Plan::Candidates(ids);
     }
     Plan::Scan
+}
+
+/// Sorts documents by a sort specification, computing each document's sort key once (which
+/// also refuses keys over parallel arrays, as `mongod` does). The sort is stable.
+pub(crate) fn sort_documents<T>(
+    spec: &SortSpec,
+    items: Vec<T>,
+    doc_of: impl Fn(&T) -> &Document,
+) -> CommandResult<Vec<T>> {
+    let mut keyed = items
+        .into_iter()
+        .map(|item| Ok((spec.key(doc_of(&item))?, item)))
+        .collect::<CommandResult<Vec<_>>>()?;
+    keyed.sort_by(|(a, _), (b, _)| spec.compare_keys(a, b));
+    Ok(keyed.into_iter().map(|(_, item)| item).collect())
 }

@@ -4,7 +4,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use bson::{Bson, Document, doc};
 
-use super::{Exec, check_fields, matching, opt_bool, opt_count, opt_document, wrong_type};
+use super::{
+    Exec, check_fields, matching, opt_bool, opt_count, opt_document, sort_documents, wrong_type,
+};
 use crate::aggregate::Pipeline;
 use crate::cursor::{Cursor, next_batch};
 use crate::error::{CommandError, CommandResult, ErrorCode};
@@ -87,7 +89,7 @@ pub(crate) fn find(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docume
         .map(|m| m.doc)
         .collect();
     if let Some(sort) = &sort {
-        docs.sort_by(|a, b| sort.compare(a, b));
+        docs = sort_documents(sort, docs, |d| d)?;
     }
     let docs = docs
         .into_iter()

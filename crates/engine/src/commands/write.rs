@@ -7,7 +7,7 @@
 use bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 
 use super::plan::Matched;
-use super::{Exec, check_fields, matching, opt_bool, opt_document, wrong_type};
+use super::{Exec, check_fields, matching, opt_bool, opt_document, sort_documents, wrong_type};
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::keystring;
 use crate::query::{ApplyOptions, Filter, SortSpec, Update, update::upsert_seed};
@@ -142,7 +142,17 @@ struct UpdateStatement {
 }
 
 impl UpdateStatement {
-    fn parse(statement: &Document) -> CommandResult<UpdateStatement> {
+    /// Checks the shape of a statement, as `mongod`'s command parser does before anything
+    /// runs: a malformed statement fails the whole command.
+    fn check_shape(statement: &Bson, index: usize) -> CommandResult<()> {
+        let Bson::Document(statement) = statement else {
+            return Err(wrong_type(
+                "update",
+                &format!("updates.{index}"),
+                statement,
+                "object",
+            ));
+        };
         for key in statement.keys() {
             if !matches!(
                 key.as_str(),
@@ -161,9 +171,8 @@ impl UpdateStatement {
                 ));
             }
         }
-        unsupported_options(statement, "update.updates")?;
-        let filter = match statement.get("q") {
-            Some(Bson::Document(q)) => Filter::parse(q)?,
+        match statement.get("q") {
+            Some(Bson::Document(_)) => {}
             Some(other) => return Err(wrong_type("update.updates", "q", other, "object")),
             None => {
                 return Err(CommandError::with_code(
@@ -171,16 +180,24 @@ impl UpdateStatement {
                     "BSON field 'update.updates.q' is missing but a required field",
                 ));
             }
-        };
-        let update = match statement.get("u") {
-            Some(u) => Update::parse(u)?,
-            None => {
-                return Err(CommandError::with_code(
-                    40414,
-                    "BSON field 'update.updates.u' is missing but a required field",
-                ));
-            }
-        };
+        }
+        if !statement.contains_key("u") {
+            return Err(CommandError::with_code(
+                40414,
+                "BSON field 'update.updates.u' is missing but a required field",
+            ));
+        }
+        opt_bool(statement, "update.updates", "upsert")?;
+        opt_bool(statement, "update.updates", "multi")?;
+        unsupported_options(statement, "update.updates")
+    }
+
+    /// Parses a statement whose shape was checked; errors here are the statement's own.
+    fn parse(statement: &Bson) -> CommandResult<UpdateStatement> {
+        let empty = Document::new();
+        let statement = statement.as_document().unwrap_or(&empty);
+        let filter = Filter::parse(statement.get_document("q").unwrap_or(&empty))?;
+        let update = Update::parse(statement.get("u").unwrap_or(&Bson::Null))?;
         let upsert = opt_bool(statement, "update.updates", "upsert")?.unwrap_or(false);
         let multi = opt_bool(statement, "update.updates", "multi")?.unwrap_or(false);
         if multi && update.is_replacement() {
@@ -235,12 +252,12 @@ pub(crate) fn update(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
     for (index, statement) in statements.iter().enumerate() {
-        let result = match statement {
-            Bson::Document(s) => UpdateStatement::parse(s)
-                .map_err(StatementError::from)
-                .and_then(|s| update_one_statement(exec, &req.db, coll, &s)),
-            other => Err(wrong_type("update", &format!("updates.{index}"), other, "object").into()),
-        };
+        UpdateStatement::check_shape(statement, index)?;
+    }
+    for (index, statement) in statements.iter().enumerate() {
+        let result = UpdateStatement::parse(statement)
+            .map_err(StatementError::from)
+            .and_then(|s| update_one_statement(exec, &req.db, coll, &s));
         match result {
             Ok(counts) => {
                 n += counts.matched;
@@ -333,11 +350,14 @@ pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
     let ordered = opt_bool(&req.body, "delete", "ordered")?.unwrap_or(true);
     let mut n = 0;
     let mut errors = Vec::new();
+    let mut parsed = Vec::with_capacity(statements.len());
     for (index, statement) in statements.iter().enumerate() {
-        let result = match statement {
-            Bson::Document(s) => delete_statement(exec, &req.db, coll, s),
-            other => Err(wrong_type("delete", &format!("deletes.{index}"), other, "object").into()),
-        };
+        parsed.push(delete_shape(statement, index)?);
+    }
+    for (index, (filter, limit)) in parsed.into_iter().enumerate() {
+        let result = Filter::parse(filter)
+            .map_err(StatementError::from)
+            .and_then(|filter| delete_statement(exec, &req.db, coll, &filter, limit));
         match result {
             Ok(count) => n += count,
             Err(e) => {
@@ -351,31 +371,33 @@ pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
     Ok(write_reply(doc! {"n": n}, errors))
 }
 
-fn delete_statement(
-    exec: &mut Exec<'_>,
-    db: &str,
-    coll: &str,
-    statement: &Document,
-) -> StatementResult<i32> {
+/// Checks the shape of a delete statement; returns its filter document and limit.
+fn delete_shape(statement: &Bson, index: usize) -> CommandResult<(&Document, Option<usize>)> {
+    let Bson::Document(statement) = statement else {
+        return Err(wrong_type(
+            "delete",
+            &format!("deletes.{index}"),
+            statement,
+            "object",
+        ));
+    };
     for key in statement.keys() {
         if !matches!(key.as_str(), "q" | "limit" | "hint" | "collation") {
             return Err(CommandError::with_code(
                 40415,
                 format!("BSON field 'delete.deletes.{key}' is an unknown field."),
-            )
-            .into());
+            ));
         }
     }
     unsupported_options(statement, "delete.deletes")?;
     let filter = match statement.get("q") {
-        Some(Bson::Document(q)) => Filter::parse(q)?,
-        Some(other) => return Err(wrong_type("delete.deletes", "q", other, "object").into()),
+        Some(Bson::Document(q)) => q,
+        Some(other) => return Err(wrong_type("delete.deletes", "q", other, "object")),
         None => {
             return Err(CommandError::with_code(
                 40414,
                 "BSON field 'delete.deletes.q' is missing but a required field",
-            )
-            .into());
+            ));
         }
     };
     let limit = match statement
@@ -388,18 +410,26 @@ fn delete_statement(
         Some(_) => {
             return Err(CommandError::failed_to_parse(
                 "The limit field in delete objects must be 0 or 1.",
-            )
-            .into());
+            ));
         }
         None => {
             return Err(CommandError::with_code(
                 40414,
                 "BSON field 'delete.deletes.limit' is missing but a required field",
-            )
-            .into());
+            ));
         }
     };
-    let found = matching(exec, db, coll, &filter, limit)?;
+    Ok((filter, limit))
+}
+
+fn delete_statement(
+    exec: &mut Exec<'_>,
+    db: &str,
+    coll: &str,
+    filter: &Filter,
+    limit: Option<usize>,
+) -> StatementResult<i32> {
+    let found = matching(exec, db, coll, filter, limit)?;
     let mut n = 0;
     for Matched { id, .. } in found {
         exec.unit.write(exec.catalog, db, coll, &id, None)?;
@@ -452,9 +482,8 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
     }
     let target = match &sort {
         Some(sort) => {
-            let mut all = matching(exec, &req.db, coll, &filter, None)?;
-            all.sort_by(|a, b| sort.compare(&a.doc, &b.doc));
-            all.into_iter().next()
+            let all = matching(exec, &req.db, coll, &filter, None)?;
+            sort_documents(sort, all, |m| &m.doc)?.into_iter().next()
         }
         None => matching(exec, &req.db, coll, &filter, Some(1))?
             .into_iter()

@@ -21,8 +21,9 @@
 //! $exists $regex/$options $not $size $elemMatch` and `$and $or $nor`; other query operators are
 //! refused with `BadValue`.
 //!
-//! `Decimal128` arithmetic is exact while the coefficients fit 128 bits (they always do for sums
-//! of values of similar magnitude and most products) and falls back to `f64` otherwise.
+//! Arithmetic keeps `mongod`'s types: `int` overflows to `long`, `long` overflow is an error,
+//! a `double` operand makes a `double`, a `decimal` one a `decimal`. `Decimal128` sums and
+//! products are exact, rounded half-even to 34 digits; NaN and infinities go through `f64`.
 
 // `CommandError` (168 bytes) is the crate's error type for every fallible call; shrinking it
 // (boxing) is a crate-wide decision, not this module's.
@@ -130,58 +131,65 @@ pub fn upsert_seed(equalities: &[(&str, &Bson)]) -> CommandResult<Document> {
     check_seed_paths(equalities)?;
     let mut sorted = equalities.to_vec();
     sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-    let mut root = Bson::Document(Document::new());
+    let mut seed = Document::new();
     for (path, value) in sorted {
         let parts: Vec<&str> = path.split('.').collect();
-        set_seed_value(&mut root, &parts, value);
+        set_seed_value(&mut seed, &parts, value);
     }
-    Ok(match root {
-        Bson::Document(doc) => doc,
-        _ => Document::new(),
-    })
+    Ok(seed)
 }
 
 fn check_seed_paths(equalities: &[(&str, &Bson)]) -> CommandResult<()> {
     for (i, (path, _)) in equalities.iter().enumerate() {
-        let parts: Vec<&str> = path.split('.').collect();
-        for (earlier, _) in &equalities[..i] {
-            let other: Vec<&str> = earlier.split('.').collect();
-            let common = parts.len().min(other.len());
-            if parts[..common] != other[..common] {
-                continue;
-            }
-            let message = if parts.len() == other.len() {
-                format!("cannot infer query fields to set, path '{path}' is matched twice")
-            } else {
-                let (longer, shorter) = if parts.len() > other.len() {
-                    (path, earlier)
-                } else {
-                    (earlier, path)
-                };
-                format!(
-                    "cannot infer query fields to set, both paths '{longer}' and '{shorter}' are matched"
-                )
-            };
+        if let Some(message) = equalities[..i]
+            .iter()
+            .find_map(|(earlier, _)| seed_conflict(path, earlier))
+        {
             return Err(CommandError::new(ErrorCode::NotSingleValueField, message));
         }
     }
     Ok(())
 }
 
-fn set_seed_value(root: &mut Bson, parts: &[&str], value: &Bson) {
-    let mut current = root;
-    for (i, part) in parts.iter().enumerate() {
-        let Bson::Document(doc) = current else {
-            return;
-        };
-        if i + 1 == parts.len() {
-            doc.insert(*part, value.clone());
-            return;
+/// Why two equality paths cannot both seed a document, if they cannot.
+fn seed_conflict(path: &str, earlier: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let other: Vec<&str> = earlier.split('.').collect();
+    let common = parts.len().min(other.len());
+    if parts[..common] != other[..common] {
+        return None;
+    }
+    let (longer, shorter) = match parts.len().cmp(&other.len()) {
+        Ordering::Equal => {
+            return Some(format!(
+                "cannot infer query fields to set, path '{path}' is matched twice"
+            ));
         }
-        current = doc
+        Ordering::Greater => (path, earlier),
+        Ordering::Less => (earlier, path),
+    };
+    Some(format!(
+        "cannot infer query fields to set, both paths '{longer}' and '{shorter}' are matched"
+    ))
+}
+
+/// Sets `value` at `parts` below `doc`, creating sub-documents (paths were checked not to
+/// overlap, so nothing in the way is a scalar).
+fn set_seed_value(doc: &mut Document, parts: &[&str], value: &Bson) {
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut current = doc;
+    for part in parents {
+        let entry = current
             .entry((*part).to_owned())
             .or_insert_with(|| Bson::Document(Document::new()));
+        let Bson::Document(next) = entry else {
+            return;
+        };
+        current = next;
     }
+    current.insert(*last, value.clone());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,13 +462,12 @@ fn parse_field(
 }
 
 fn parse_action(operator: Operator, field: &str, value: &Bson) -> CommandResult<Action> {
-    let v = value.clone();
     Ok(match operator {
-        Operator::Set => Action::Set(v),
-        Operator::SetOnInsert => Action::SetOnInsert(v),
+        Operator::Set => Action::Set(value.clone()),
+        Operator::SetOnInsert => Action::SetOnInsert(value.clone()),
         Operator::Unset => Action::Unset,
-        Operator::Min => Action::Min(v),
-        Operator::Max => Action::Max(v),
+        Operator::Min => Action::Min(value.clone()),
+        Operator::Max => Action::Max(value.clone()),
         Operator::Inc => Action::Inc(numeric_operand("increment", field, value)?),
         Operator::Mul => Action::Mul(numeric_operand("multiply", field, value)?),
         Operator::CurrentDate => Action::CurrentDate(parse_current_date(value)?),
@@ -480,8 +487,12 @@ fn parse_action(operator: Operator, field: &str, value: &Bson) -> CommandResult<
                 )));
             }
         },
-        // Parsed by `parse_rename`, which needs both paths.
-        Operator::Rename => Action::Unset,
+        Operator::Rename => {
+            return Err(CommandError::new(
+                ErrorCode::InternalError,
+                "$rename is parsed with both of its paths",
+            ));
+        }
     })
 }
 
@@ -576,16 +587,22 @@ fn parse_push(value: &Bson) -> CommandResult<PushSpec> {
         slice: None,
         sort: None,
     };
-    let Bson::Document(clauses) = value else {
-        return Ok(spec);
-    };
-    if !clauses.contains_key("$each") {
-        return Ok(spec);
+    // Without `$each` (anywhere in it) the operand is the value to push, as it is.
+    if let Bson::Document(clauses) = value {
+        if clauses.contains_key("$each") {
+            for (clause, argument) in clauses {
+                spec.set_clause(clause, argument)?;
+            }
+        }
     }
-    for (clause, argument) in clauses {
-        match clause.as_str() {
+    Ok(spec)
+}
+
+impl PushSpec {
+    fn set_clause(&mut self, clause: &str, argument: &Bson) -> CommandResult<()> {
+        match clause {
             "$each" => match argument {
-                Bson::Array(values) => spec.values = values.clone(),
+                Bson::Array(values) => self.values = values.clone(),
                 other => {
                     return Err(bad_value(format!(
                         "The argument to $each in $push must be an array but it was of type: {}",
@@ -594,28 +611,28 @@ fn parse_push(value: &Bson) -> CommandResult<PushSpec> {
                 }
             },
             "$slice" => {
-                spec.slice = Some(integer_argument(clause, argument).map_err(|_| {
+                let slice = integer_argument(clause, argument).map_err(|_| {
                     bad_value(format!(
                         "The value for $slice must be an integer value but was given type: {}",
                         type_name(argument)
                     ))
-                })?);
+                })?;
+                self.slice = Some(slice);
             }
             "$position" => {
-                spec.position = Some(integer_argument(clause, argument).map_err(|_| {
+                let position = integer_argument(clause, argument).map_err(|_| {
                     bad_value(format!(
                         "The value for $position must be an integer value, not of type: {}",
                         type_name(argument)
                     ))
-                })?);
+                })?;
+                self.position = Some(position);
             }
-            "$sort" => spec.sort = Some(parse_push_sort(argument)?),
-            other => {
-                return Err(bad_value(format!("Unrecognized clause in $push: {other}")));
-            }
+            "$sort" => self.sort = Some(parse_push_sort(argument)?),
+            other => return Err(bad_value(format!("Unrecognized clause in $push: {other}"))),
         }
+        Ok(())
     }
-    Ok(spec)
 }
 
 fn parse_push_sort(argument: &Bson) -> CommandResult<PushSort> {
@@ -801,10 +818,16 @@ fn compare_components(x: &str, y: &str) -> Ordering {
 /// What every field update of one `apply` shares.
 struct Ctx<'a> {
     options: &'a ApplyOptions,
+    /// The document's `_id` before the update; if it has one, it may not change.
+    id: Option<&'a Bson>,
+}
+
+impl Ctx<'_> {
     /// The document's `_id` element as messages show it (`_id: 1`), or `no id`.
-    id_text: String,
-    /// Whether the document had an `_id`, which then may not change.
-    has_id: bool,
+    fn id_text(&self) -> String {
+        self.id
+            .map_or_else(|| "no id".to_owned(), |id| display_element(ID, id))
+    }
 }
 
 /// What is done where a path ends.
@@ -864,7 +887,7 @@ impl<'a> Walk<'a> {
             path,
             leaf,
             ctx,
-            guards_id: ctx.has_id && path.starts_at_id(),
+            guards_id: ctx.id.is_some() && path.starts_at_id(),
         }
     }
 }
@@ -876,10 +899,7 @@ fn apply_operators(
 ) -> CommandResult<Document> {
     let ctx = Ctx {
         options,
-        id_text: original
-            .get(ID)
-            .map_or_else(|| "no id".to_owned(), |id| display_element(ID, id)),
-        has_id: original.contains_key(ID),
+        id: original.get(ID),
     };
     let mut root = Bson::Document(original.clone());
     for update in updates {
@@ -1214,7 +1234,7 @@ fn array_for_push<'v>(
         other => Err(bad_value(format!(
             "The field '{path}' must be an array but is of type {} in document {{{}}}",
             type_name(other),
-            ctx.id_text
+            ctx.id_text()
         ))),
     }
 }
@@ -1344,7 +1364,7 @@ fn apply_rename(
     let leaf = Leaf::Moved(value);
     walk(root, &mut Vec::new(), &Walk::new(to, &leaf, ctx))?;
     remove_path(root, &from.parts);
-    if ctx.has_id && from.starts_at_id() {
+    if ctx.id.is_some() && from.starts_at_id() {
         return Err(CommandError::new(
             ErrorCode::ImmutableField,
             format!(
@@ -1389,7 +1409,8 @@ fn rename_source(root: &Bson, from: &FieldPath, ctx: &Ctx<'_>) -> CommandResult<
         return Err(bad_value(format!(
             "The source field cannot be an array element, '{}' in doc with {} has an array \
              field called '{array}'",
-            from.dotted, ctx.id_text
+            from.dotted,
+            ctx.id_text()
         )));
     }
     Ok(Some(current.clone()))
@@ -1409,7 +1430,8 @@ fn check_rename_destination(root: &Bson, to: &FieldPath, ctx: &Ctx<'_>) -> Comma
             return Err(bad_value(format!(
                 "The destination field cannot be an array element, '{}' in doc with {} has an \
                  array field called '{part}'",
-                to.dotted, ctx.id_text
+                to.dotted,
+                ctx.id_text()
             )));
         }
         current = next;
@@ -1486,7 +1508,7 @@ fn arithmetic_update(
             "Cannot apply {} to a value of non-numeric type. {{{}}} has the field '{name}' of \
              non-numeric type {}",
             op.modifier(),
-            ctx.id_text,
+            ctx.id_text(),
             type_name(value)
         )));
     }
@@ -1501,7 +1523,7 @@ fn arithmetic_update(
             "Failed to apply {} operations to current value ({}) for document {{{}}}",
             op.modifier(),
             debug_number(value),
-            ctx.id_text
+            ctx.id_text()
         ))),
     }
 }
@@ -1548,7 +1570,7 @@ fn bit_update(
         return Err(bad_value(format!(
             "Cannot apply $bit to a value of non-integral type.{} has the field {name} of \
              non-integral type {}",
-            ctx.id_text,
+            ctx.id_text(),
             type_name(value)
         )));
     }

@@ -1,8 +1,51 @@
 //! Update documents: replacements and update operators (`{$inc: {qty: -100}}`).
+//!
+//! [`Update::parse`] reads the `u` of an update statement as `mongod` does: a document whose
+//! first field starts with `$` is a set of update operators, any other document (`{}` too) is a
+//! replacement. [`Update::apply`] changes one document, all or nothing, and says whether it
+//! changed (what `nModified` counts).
+//!
+//! Operators: `$set`, `$unset`, `$inc`, `$mul`, `$min`, `$max`, `$rename`, `$setOnInsert`,
+//! `$currentDate`, `$bit`, `$push` (with `$each`, `$position`, `$slice`, `$sort`),
+//! `$addToSet` (with `$each`), `$pop`, `$pull` and `$pullAll`. Paths may use the all-elements
+//! operator `$[]`. Pipeline updates, the positional `$` and the filtered `$[<id>]` operators
+//! (which need the query match and `arrayFilters`) are refused with `BadValue`.
+//!
+//! As in `mongod` 5.0+, the operators of one update are applied in the order of their paths
+//! (field names compare byte-wise, array indexes numerically), so new fields are appended in that
+//! order whatever the order of the update document.
+//!
+//! `$pull` conditions support equality (`{$pull: {a: 5}}`), regular expressions, operator
+//! conditions on the elements themselves (`{$pull: {a: {$gte: 6}}}`) and queries on document
+//! elements (`{$pull: {a: {b: 1, c: {$lt: 2}}}}`) with `$eq $ne $gt $gte $lt $lte $in $nin
+//! $exists $regex/$options $not $size $elemMatch` and `$and $or $nor`; other query operators are
+//! refused with `BadValue`.
+//!
+//! Arithmetic keeps `mongod`'s types: `int` overflows to `long`, `long` overflow is an error,
+//! a `double` operand makes a `double`, a `decimal` one a `decimal`. `Decimal128` sums and
+//! products are exact, rounded half-even to 34 digits; NaN and infinities go through `f64`.
 
-use bson::{Bson, DateTime, Document};
+// `CommandError` (168 bytes) is the crate's error type for every fallible call; shrinking it
+// (boxing) is a crate-wide decision, not this module's.
+#![allow(clippy::result_large_err)]
 
-use crate::error::CommandResult;
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use bson::{Bson, DateTime, Document, Timestamp};
+use regex::{Regex, RegexBuilder};
+
+use crate::compare::{Number, compare_values, values_equal};
+use crate::error::{CommandError, CommandResult, ErrorCode};
+
+pub(crate) use matcher::ElementMatcher;
+
+/// The name of the immutable identity field.
+const ID: &str = "_id";
+/// The all-elements positional operator.
+const ALL_POSITIONAL: &str = "$[]";
+/// The most nulls an update may add to an array to reach an index (`mongod`'s limit).
+const MAX_PADDING: usize = 1_500_000;
 
 /// How an update is applied.
 #[derive(Debug, Clone)]
@@ -13,33 +56,3602 @@ pub struct ApplyOptions {
     pub now: DateTime,
 }
 
+impl ApplyOptions {
+    /// What `$currentDate: {$type: "timestamp"}` writes: `now` in whole seconds, increment 1.
+    pub fn timestamp(&self) -> Timestamp {
+        let seconds = self.now.timestamp_millis().div_euclid(1000);
+        let time = u32::try_from(seconds).unwrap_or(if seconds < 0 { 0 } else { u32::MAX });
+        Timestamp { time, increment: 1 }
+    }
+}
+
 /// A parsed update: a replacement document or a set of update operators.
 #[derive(Debug, Clone)]
 pub struct Update {
-    _private: (),
+    kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    Replacement(Document),
+    /// Field updates sorted in the order they apply.
+    Operators(Vec<FieldUpdate>),
 }
 
 impl Update {
     /// Parses the `u` of an update statement (a document; a pipeline is refused).
     pub fn parse(spec: &Bson) -> CommandResult<Update> {
-        let _ = spec;
-        unreachable!("update is being written")
+        match spec {
+            Bson::Document(doc) => Self::parse_document(doc),
+            Bson::Array(_) => Err(bad_value(
+                "aggregation pipeline updates are not supported by this engine",
+            )),
+            _ => Err(CommandError::failed_to_parse(
+                "Update argument must be either an object or an array",
+            )),
+        }
+    }
+
+    fn parse_document(doc: &Document) -> CommandResult<Update> {
+        let operators = doc.keys().next().is_some_and(|k| k.starts_with('$'));
+        let kind = if operators {
+            Kind::Operators(parse_operators(doc)?)
+        } else {
+            Kind::Replacement(doc.clone())
+        };
+        Ok(Update { kind })
     }
 
     /// Whether this is a replacement document rather than update operators.
     pub fn is_replacement(&self) -> bool {
-        unreachable!("update is being written")
+        matches!(self.kind, Kind::Replacement(_))
     }
 
     /// Applies the update to `doc`; returns whether the document changed.
+    ///
+    /// On error `doc` is left as it was.
     pub fn apply(&self, doc: &mut Document, options: &ApplyOptions) -> CommandResult<bool> {
-        let _ = (doc, options);
-        unreachable!("update is being written")
+        let updated = match &self.kind {
+            Kind::Replacement(replacement) => replace(doc, replacement)?,
+            Kind::Operators(updates) => apply_operators(doc, updates, options)?,
+        };
+        let changed = !documents_identical(doc, &updated);
+        if changed {
+            *doc = updated;
+        }
+        Ok(changed)
     }
 }
 
 /// The document an upsert starts from: the filter's equality fields, dotted paths expanded.
+///
+/// As in `mongod`, fields are set in the byte order of their paths (the caller moves `_id`
+/// first), and two paths of which one is a prefix of the other are `NotSingleValueField`.
 pub fn upsert_seed(equalities: &[(&str, &Bson)]) -> CommandResult<Document> {
-    let _ = equalities;
-    unreachable!("update is being written")
+    check_seed_paths(equalities)?;
+    let mut sorted = equalities.to_vec();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut seed = Document::new();
+    for (path, value) in sorted {
+        let parts: Vec<&str> = path.split('.').collect();
+        set_seed_value(&mut seed, &parts, value);
+    }
+    Ok(seed)
+}
+
+fn check_seed_paths(equalities: &[(&str, &Bson)]) -> CommandResult<()> {
+    for (i, (path, _)) in equalities.iter().enumerate() {
+        if let Some(message) = equalities[..i]
+            .iter()
+            .find_map(|(earlier, _)| seed_conflict(path, earlier))
+        {
+            return Err(CommandError::new(ErrorCode::NotSingleValueField, message));
+        }
+    }
+    Ok(())
+}
+
+/// Why two equality paths cannot both seed a document, if they cannot.
+fn seed_conflict(path: &str, earlier: &str) -> Option<String> {
+    let parts: Vec<&str> = path.split('.').collect();
+    let other: Vec<&str> = earlier.split('.').collect();
+    let common = parts.len().min(other.len());
+    if parts[..common] != other[..common] {
+        return None;
+    }
+    let (longer, shorter) = match parts.len().cmp(&other.len()) {
+        Ordering::Equal => {
+            return Some(format!(
+                "cannot infer query fields to set, path '{path}' is matched twice"
+            ));
+        }
+        Ordering::Greater => (path, earlier),
+        Ordering::Less => (earlier, path),
+    };
+    Some(format!(
+        "cannot infer query fields to set, both paths '{longer}' and '{shorter}' are matched"
+    ))
+}
+
+/// Sets `value` at `parts` below `doc`, creating sub-documents (paths were checked not to
+/// overlap, so nothing in the way is a scalar).
+fn set_seed_value(doc: &mut Document, parts: &[&str], value: &Bson) {
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut current = doc;
+    for part in parents {
+        let entry = current
+            .entry((*part).to_owned())
+            .or_insert_with(|| Bson::Document(Document::new()));
+        let Bson::Document(next) = entry else {
+            return;
+        };
+        current = next;
+    }
+    current.insert(*last, value.clone());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parsing
+// ---------------------------------------------------------------------------------------------
+
+/// A dotted update path.
+#[derive(Debug, Clone)]
+struct FieldPath {
+    dotted: String,
+    parts: Vec<String>,
+}
+
+impl FieldPath {
+    fn parse(dotted: &str) -> CommandResult<FieldPath> {
+        if dotted.is_empty() {
+            return Err(CommandError::new(
+                ErrorCode::EmptyFieldName,
+                "An empty update path is not valid.",
+            ));
+        }
+        let parts: Vec<String> = dotted.split('.').map(str::to_owned).collect();
+        if parts.iter().any(String::is_empty) {
+            return Err(CommandError::new(
+                ErrorCode::EmptyFieldName,
+                format!(
+                    "The update path '{dotted}' contains an empty field name, which is not allowed."
+                ),
+            ));
+        }
+        Ok(FieldPath {
+            dotted: dotted.to_owned(),
+            parts,
+        })
+    }
+
+    /// Whether one path is a prefix of (or equal to) the other, component-wise.
+    fn overlaps(&self, other: &FieldPath) -> bool {
+        let common = self.parts.len().min(other.parts.len());
+        self.parts[..common] == other.parts[..common]
+    }
+
+    fn starts_at_id(&self) -> bool {
+        self.parts.first().is_some_and(|p| p == ID)
+    }
+
+    /// Whether a component is `$`, `$[]` or `$[<id>]`.
+    fn is_dynamic(&self) -> bool {
+        self.parts
+            .iter()
+            .any(|p| p == "$" || (p.starts_with("$[") && p.ends_with(']')))
+    }
+
+    /// Refuses the positional operators this engine cannot resolve.
+    fn check_positional(&self) -> CommandResult<()> {
+        for (i, part) in self.parts.iter().enumerate() {
+            if part == "$" {
+                return Err(bad_value(format!(
+                    "The positional operator '$' is not supported by this engine (path '{}')",
+                    self.dotted
+                )));
+            }
+            if part == ALL_POSITIONAL && i == 0 {
+                return Err(bad_value(format!(
+                    "Cannot have array filter identifier (i.e. '$[<id>]') element in the first \
+                     position in path '{}'",
+                    self.dotted
+                )));
+            }
+            if part != ALL_POSITIONAL && part.starts_with("$[") && part.ends_with(']') {
+                let identifier = &part[2..part.len() - 1];
+                return Err(bad_value(format!(
+                    "No array filter found for identifier '{identifier}' in path '{}'",
+                    self.dotted
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The paths an update touches, to refuse two operators on overlapping paths.
+#[derive(Default)]
+struct PathRegistry {
+    paths: Vec<FieldPath>,
+}
+
+impl PathRegistry {
+    fn register(&mut self, path: &FieldPath) -> CommandResult<()> {
+        if let Some(existing) = self.paths.iter().find(|p| p.overlaps(path)) {
+            let common = existing.parts.len().min(path.parts.len());
+            return Err(CommandError::new(
+                ErrorCode::ConflictingUpdateOperators,
+                format!(
+                    "Updating the path '{}' would create a conflict at '{}'",
+                    path.dotted,
+                    path.parts[..common].join(".")
+                ),
+            ));
+        }
+        self.paths.push(path.clone());
+        Ok(())
+    }
+}
+
+/// An update operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    Set,
+    SetOnInsert,
+    Unset,
+    Inc,
+    Mul,
+    Min,
+    Max,
+    CurrentDate,
+    Bit,
+    Rename,
+    Push,
+    AddToSet,
+    Pop,
+    Pull,
+    PullAll,
+}
+
+impl Operator {
+    fn from_name(name: &str) -> Option<Operator> {
+        Some(match name {
+            "$set" => Operator::Set,
+            "$setOnInsert" => Operator::SetOnInsert,
+            "$unset" => Operator::Unset,
+            "$inc" => Operator::Inc,
+            "$mul" => Operator::Mul,
+            "$min" => Operator::Min,
+            "$max" => Operator::Max,
+            "$currentDate" => Operator::CurrentDate,
+            "$bit" => Operator::Bit,
+            "$rename" => Operator::Rename,
+            "$push" => Operator::Push,
+            "$addToSet" => Operator::AddToSet,
+            "$pop" => Operator::Pop,
+            "$pull" => Operator::Pull,
+            "$pullAll" => Operator::PullAll,
+            _ => return None,
+        })
+    }
+}
+
+/// One operator applied at one path.
+#[derive(Debug, Clone)]
+struct FieldUpdate {
+    /// Where the operator applies (a `$rename`'s destination).
+    path: FieldPath,
+    action: Action,
+}
+
+/// What an operator does at its path.
+#[derive(Debug, Clone)]
+enum Action {
+    Set(Bson),
+    SetOnInsert(Bson),
+    Unset,
+    Inc(Bson),
+    Mul(Bson),
+    Min(Bson),
+    Max(Bson),
+    CurrentDate(DateKind),
+    Bit(Vec<(BitOp, Bson)>),
+    /// Moves the value at the source path here.
+    Rename(FieldPath),
+    Push(PushSpec),
+    /// The distinct values to add.
+    AddToSet(Vec<Bson>),
+    Pop {
+        first: bool,
+    },
+    Pull(ElementMatcher),
+    PullAll(Vec<Bson>),
+}
+
+/// What `$currentDate` writes.
+#[derive(Debug, Clone, Copy)]
+enum DateKind {
+    Date,
+    Timestamp,
+}
+
+impl DateKind {
+    fn value(self, options: &ApplyOptions) -> Bson {
+        match self {
+            DateKind::Date => Bson::DateTime(options.now),
+            DateKind::Timestamp => Bson::Timestamp(options.timestamp()),
+        }
+    }
+}
+
+/// A `$bit` operation.
+#[derive(Debug, Clone, Copy)]
+enum BitOp {
+    And,
+    Or,
+    Xor,
+}
+
+/// A `$push`: values, where they go, and how the array is sorted and trimmed.
+#[derive(Debug, Clone)]
+struct PushSpec {
+    values: Vec<Bson>,
+    position: Option<i64>,
+    slice: Option<i64>,
+    sort: Option<PushSort>,
+}
+
+/// A `$push` `$sort`.
+#[derive(Debug, Clone)]
+enum PushSort {
+    /// Sort whole elements, descending if true.
+    Whole(bool),
+    /// Sort by fields of document elements: (path, descending).
+    Fields(Vec<(Vec<String>, bool)>),
+}
+
+fn parse_operators(doc: &Document) -> CommandResult<Vec<FieldUpdate>> {
+    let mut registry = PathRegistry::default();
+    let mut updates = Vec::new();
+    for (name, operand) in doc {
+        if name == "$v" {
+            return Err(CommandError::failed_to_parse(
+                "The $v update field is only recognized internally",
+            ));
+        }
+        let operator = Operator::from_name(name).ok_or_else(|| {
+            CommandError::failed_to_parse(format!(
+                "Unknown modifier: {name}. Expected a valid update modifier or pipeline-style \
+                 update specified as an array"
+            ))
+        })?;
+        let Bson::Document(fields) = operand else {
+            return Err(CommandError::failed_to_parse(format!(
+                "Modifiers operate on fields but we found type {} instead. For example: {{$mod: \
+                 {{<field>: ...}}}} not {{{}}}",
+                type_name(operand),
+                display_element(name, operand)
+            )));
+        };
+        for (field, value) in fields {
+            let update = if operator == Operator::Rename {
+                parse_rename(field, value, &mut registry)?
+            } else {
+                parse_field(operator, field, value, &mut registry)?
+            };
+            updates.push(update);
+        }
+    }
+    updates.sort_by(|a, b| compare_paths(&a.path.parts, &b.path.parts));
+    Ok(updates)
+}
+
+fn parse_field(
+    operator: Operator,
+    field: &str,
+    value: &Bson,
+    registry: &mut PathRegistry,
+) -> CommandResult<FieldUpdate> {
+    let path = FieldPath::parse(field)?;
+    path.check_positional()?;
+    let action = parse_action(operator, field, value)?;
+    registry.register(&path)?;
+    Ok(FieldUpdate { path, action })
+}
+
+fn parse_action(operator: Operator, field: &str, value: &Bson) -> CommandResult<Action> {
+    Ok(match operator {
+        Operator::Set => Action::Set(value.clone()),
+        Operator::SetOnInsert => Action::SetOnInsert(value.clone()),
+        Operator::Unset => Action::Unset,
+        Operator::Min => Action::Min(value.clone()),
+        Operator::Max => Action::Max(value.clone()),
+        Operator::Inc => Action::Inc(numeric_operand("increment", field, value)?),
+        Operator::Mul => Action::Mul(numeric_operand("multiply", field, value)?),
+        Operator::CurrentDate => Action::CurrentDate(parse_current_date(value)?),
+        Operator::Bit => Action::Bit(parse_bit(value)?),
+        Operator::Push => Action::Push(parse_push(value)?),
+        Operator::AddToSet => Action::AddToSet(parse_add_to_set(value)?),
+        Operator::Pop => Action::Pop {
+            first: parse_pop(field, value)?,
+        },
+        Operator::Pull => Action::Pull(ElementMatcher::for_pull(value)?),
+        Operator::PullAll => match value {
+            Bson::Array(values) => Action::PullAll(values.clone()),
+            other => {
+                return Err(bad_value(format!(
+                    "$pullAll requires an array argument but was given a {}",
+                    type_name(other)
+                )));
+            }
+        },
+        Operator::Rename => {
+            return Err(CommandError::new(
+                ErrorCode::InternalError,
+                "$rename is parsed with both of its paths",
+            ));
+        }
+    })
+}
+
+fn numeric_operand(verb: &str, field: &str, value: &Bson) -> CommandResult<Bson> {
+    if is_number(value) {
+        Ok(value.clone())
+    } else {
+        Err(CommandError::type_mismatch(format!(
+            "Cannot {verb} with non-numeric argument: {{{}}}",
+            display_element(field, value)
+        )))
+    }
+}
+
+fn parse_current_date(value: &Bson) -> CommandResult<DateKind> {
+    match value {
+        Bson::Boolean(_) => Ok(DateKind::Date),
+        Bson::Document(spec) => {
+            let mut kind = None;
+            for (key, option) in spec {
+                if key != "$type" {
+                    return Err(bad_value(format!(
+                        "Unrecognized $currentDate option: {key}"
+                    )));
+                }
+                kind = match option {
+                    Bson::String(s) if s == "date" => Some(DateKind::Date),
+                    Bson::String(s) if s == "timestamp" => Some(DateKind::Timestamp),
+                    _ => kind,
+                };
+            }
+            kind.ok_or_else(|| {
+                bad_value(
+                    "The '$type' string field is required to be 'date' or 'timestamp': \
+                     {$currentDate: {field : {$type: 'date'}}}",
+                )
+            })
+        }
+        other => Err(bad_value(format!(
+            "{} is not valid type for $currentDate. Please use a boolean ('true') or a $type \
+             expression ({{$type: 'timestamp/date'}}).",
+            type_name(other)
+        ))),
+    }
+}
+
+fn parse_bit(value: &Bson) -> CommandResult<Vec<(BitOp, Bson)>> {
+    let Bson::Document(spec) = value else {
+        return Err(bad_value(format!(
+            "The $bit modifier is not compatible with a {}. You must pass in an embedded \
+             document: {{$bit: {{field: {{and/or/xor: #}}}}}}",
+            type_name(value)
+        )));
+    };
+    if spec.is_empty() {
+        return Err(bad_value(
+            "You must pass in at least one bitwise operation. The format is: {$bit: {field: \
+             {and/or/xor: #}}}",
+        ));
+    }
+    let mut ops = Vec::new();
+    for (name, operand) in spec {
+        let op = match name.as_str() {
+            "and" => BitOp::And,
+            "or" => BitOp::Or,
+            "xor" => BitOp::Xor,
+            _ => {
+                return Err(bad_value(format!(
+                    "The $bit modifier only supports 'and', 'or', and 'xor', not '{name}' which \
+                     is an unknown operator: {{{}}}",
+                    display_element(name, operand)
+                )));
+            }
+        };
+        if !matches!(operand, Bson::Int32(_) | Bson::Int64(_)) {
+            return Err(bad_value(format!(
+                "The $bit modifier field must be an Integer(32/64 bit); a '{}' is not supported \
+                 here: {{{}}}",
+                type_name(operand),
+                display_element(name, operand)
+            )));
+        }
+        ops.push((op, operand.clone()));
+    }
+    Ok(ops)
+}
+
+fn parse_push(value: &Bson) -> CommandResult<PushSpec> {
+    let mut spec = PushSpec {
+        values: vec![value.clone()],
+        position: None,
+        slice: None,
+        sort: None,
+    };
+    // Without `$each` (anywhere in it) the operand is the value to push, as it is.
+    if let Bson::Document(clauses) = value {
+        if clauses.contains_key("$each") {
+            for (clause, argument) in clauses {
+                spec.set_clause(clause, argument)?;
+            }
+        }
+    }
+    Ok(spec)
+}
+
+impl PushSpec {
+    fn set_clause(&mut self, clause: &str, argument: &Bson) -> CommandResult<()> {
+        match clause {
+            "$each" => match argument {
+                Bson::Array(values) => self.values = values.clone(),
+                other => {
+                    return Err(bad_value(format!(
+                        "The argument to $each in $push must be an array but it was of type: {}",
+                        type_name(other)
+                    )));
+                }
+            },
+            "$slice" => {
+                let slice = integer_argument(clause, argument).map_err(|_| {
+                    bad_value(format!(
+                        "The value for $slice must be an integer value but was given type: {}",
+                        type_name(argument)
+                    ))
+                })?;
+                self.slice = Some(slice);
+            }
+            "$position" => {
+                let position = integer_argument(clause, argument).map_err(|_| {
+                    bad_value(format!(
+                        "The value for $position must be an integer value, not of type: {}",
+                        type_name(argument)
+                    ))
+                })?;
+                self.position = Some(position);
+            }
+            "$sort" => self.sort = Some(parse_push_sort(argument)?),
+            other => return Err(bad_value(format!("Unrecognized clause in $push: {other}"))),
+        }
+        Ok(())
+    }
+}
+
+fn parse_push_sort(argument: &Bson) -> CommandResult<PushSort> {
+    let direction = |v: &Bson| -> CommandResult<bool> {
+        match Number::from_bson(v).map(Number::as_f64) {
+            Some(1.0) => Ok(false),
+            Some(-1.0) => Ok(true),
+            _ => Err(bad_value("The $sort element value must be either 1 or -1")),
+        }
+    };
+    match argument {
+        Bson::Document(pattern) => {
+            if pattern.is_empty() {
+                return Err(bad_value(
+                    "The $sort pattern is empty when it should be a set of fields.",
+                ));
+            }
+            let mut fields = Vec::new();
+            for (field, order) in pattern {
+                let descending = direction(order)?;
+                if field.is_empty() {
+                    return Err(bad_value("The $sort field cannot be empty"));
+                }
+                let parts: Vec<String> = field.split('.').map(str::to_owned).collect();
+                if parts.iter().any(String::is_empty) {
+                    return Err(bad_value(format!(
+                        "The $sort field is a dotted field but has an empty part: {field}"
+                    )));
+                }
+                fields.push((parts, descending));
+            }
+            Ok(PushSort::Fields(fields))
+        }
+        v if is_number(v) => Ok(PushSort::Whole(direction(v)?)),
+        _ => Err(bad_value(
+            "The $sort is invalid: use 1/-1 to sort the whole element, or {field:1/-1} to sort \
+             embedded fields",
+        )),
+    }
+}
+
+fn parse_add_to_set(value: &Bson) -> CommandResult<Vec<Bson>> {
+    let each = match value {
+        Bson::Document(spec) => spec.iter().next().filter(|(k, _)| *k == "$each"),
+        _ => None,
+    };
+    let Some((_, argument)) = each else {
+        return Ok(vec![value.clone()]);
+    };
+    let Bson::Array(values) = argument else {
+        return Err(CommandError::type_mismatch(format!(
+            "The argument to $each in $addToSet must be an array but it was of type {}",
+            type_name(argument)
+        )));
+    };
+    if let Bson::Document(spec) = value {
+        if spec.len() > 1 {
+            return Err(bad_value(format!(
+                "Found unexpected fields after $each in $addToSet: {}",
+                display_value(value)
+            )));
+        }
+    }
+    let mut distinct: Vec<Bson> = Vec::new();
+    for v in values {
+        if !distinct.iter().any(|d| values_equal(d, v)) {
+            distinct.push(v.clone());
+        }
+    }
+    Ok(distinct)
+}
+
+fn parse_pop(field: &str, value: &Bson) -> CommandResult<bool> {
+    match integer_argument(field, value)? {
+        1 => Ok(false),
+        -1 => Ok(true),
+        n => Err(CommandError::failed_to_parse(format!(
+            "$pop expects 1 or -1, found: {n}"
+        ))),
+    }
+}
+
+/// An integral number argument, as `mongod` reads `$pop`, `$slice` and `$position`.
+fn integer_argument(field: &str, value: &Bson) -> CommandResult<i64> {
+    let shown = || display_element(field, value);
+    match value {
+        Bson::Int32(i) => Ok(i64::from(*i)),
+        Bson::Int64(i) => Ok(*i),
+        Bson::Double(_) | Bson::Decimal128(_) => {
+            let d = Number::from_bson(value).map_or(f64::NAN, Number::as_f64);
+            if !d.is_finite() || d.trunc() != d {
+                return Err(CommandError::failed_to_parse(format!(
+                    "Expected an integer: {}",
+                    shown()
+                )));
+            }
+            if !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&d) {
+                return Err(CommandError::failed_to_parse(format!(
+                    "Cannot represent as a 64-bit integer: {}",
+                    shown()
+                )));
+            }
+            // Finite, integral and in range, so the conversion is exact.
+            Ok(d as i64)
+        }
+        _ => Err(CommandError::failed_to_parse(format!(
+            "Expected a number in: {}",
+            shown()
+        ))),
+    }
+}
+
+fn parse_rename(
+    field: &str,
+    value: &Bson,
+    registry: &mut PathRegistry,
+) -> CommandResult<FieldUpdate> {
+    let Bson::String(to) = value else {
+        return Err(bad_value(format!(
+            "The 'to' field for $rename must be a string: {}",
+            display_element(field, value)
+        )));
+    };
+    let from = FieldPath::parse(field)?;
+    let to = FieldPath::parse(to)?;
+    if from.parts == to.parts {
+        return Err(bad_value(format!(
+            "The source and target field for $rename must differ: {}",
+            display_element(field, value)
+        )));
+    }
+    if from.overlaps(&to) {
+        return Err(bad_value(format!(
+            "The source and target field for $rename must not be on the same path: {}",
+            display_element(field, value)
+        )));
+    }
+    if from.is_dynamic() {
+        return Err(bad_value(format!(
+            "The source field for $rename may not be dynamic: {}",
+            from.dotted
+        )));
+    }
+    if to.is_dynamic() {
+        return Err(bad_value(format!(
+            "The destination field for $rename may not be dynamic: {}",
+            to.dotted
+        )));
+    }
+    registry.register(&from)?;
+    registry.register(&to)?;
+    Ok(FieldUpdate {
+        path: to,
+        action: Action::Rename(from),
+    })
+}
+
+/// Orders paths as `mongod` 5.0+ applies them: component by component, numeric components
+/// (no leading zero) numerically, others byte-wise.
+fn compare_paths(a: &[String], b: &[String]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| compare_components(x, y))
+        .find(|o| o.is_ne())
+        .unwrap_or_else(|| a.len().cmp(&b.len()))
+}
+
+fn compare_components(x: &str, y: &str) -> Ordering {
+    let numeric = |s: &str| {
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'))
+    };
+    if numeric(x) && numeric(y) {
+        x.len().cmp(&y.len()).then_with(|| x.cmp(y))
+    } else {
+        x.as_bytes().cmp(y.as_bytes())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying operators
+// ---------------------------------------------------------------------------------------------
+
+/// What every field update of one `apply` shares.
+struct Ctx<'a> {
+    options: &'a ApplyOptions,
+    /// The document's `_id` before the update; if it has one, it may not change.
+    id: Option<&'a Bson>,
+}
+
+impl Ctx<'_> {
+    /// The document's `_id` element as messages show it (`_id: 1`), or `no id`.
+    fn id_text(&self) -> String {
+        self.id
+            .map_or_else(|| "no id".to_owned(), |id| display_element(ID, id))
+    }
+}
+
+/// What is done where a path ends.
+enum Leaf<'a> {
+    /// An operator's action.
+    Op(&'a Action),
+    /// The value a `$rename` moves to its destination.
+    Moved(Bson),
+}
+
+impl Leaf<'_> {
+    /// Whether the leaf creates a missing field (rather than ignoring it).
+    fn creates(&self) -> bool {
+        match self {
+            Leaf::Moved(_) => true,
+            Leaf::Op(action) => !matches!(
+                action,
+                Action::Unset
+                    | Action::Rename(_)
+                    | Action::Pop { .. }
+                    | Action::Pull(_)
+                    | Action::PullAll(_)
+            ),
+        }
+    }
+
+    fn is_unset(&self) -> bool {
+        matches!(self, Leaf::Op(Action::Unset))
+    }
+
+    fn immutable_error(&self, path: &str) -> CommandError {
+        let what = match self {
+            Leaf::Op(Action::Pop { .. }) => "a $pop",
+            _ => "an update",
+        };
+        CommandError::new(
+            ErrorCode::ImmutableField,
+            format!(
+                "Performing {what} on the path '{path}' would modify the immutable field '_id'"
+            ),
+        )
+    }
+}
+
+/// One path being followed through the document.
+struct Walk<'a> {
+    path: &'a FieldPath,
+    leaf: &'a Leaf<'a>,
+    ctx: &'a Ctx<'a>,
+    /// The path is `_id` or below it, and `_id` may not change.
+    guards_id: bool,
+}
+
+impl<'a> Walk<'a> {
+    fn new(path: &'a FieldPath, leaf: &'a Leaf<'a>, ctx: &'a Ctx<'a>) -> Walk<'a> {
+        Walk {
+            path,
+            leaf,
+            ctx,
+            guards_id: ctx.id.is_some() && path.starts_at_id(),
+        }
+    }
+}
+
+fn apply_operators(
+    original: &Document,
+    updates: &[FieldUpdate],
+    options: &ApplyOptions,
+) -> CommandResult<Document> {
+    let ctx = Ctx {
+        options,
+        id: original.get(ID),
+    };
+    let mut root = Bson::Document(original.clone());
+    for update in updates {
+        apply_one(&mut root, update, &ctx)?;
+    }
+    let Bson::Document(updated) = root else {
+        return Ok(original.clone());
+    };
+    validate_changed_fields(original, &updated)?;
+    Ok(updated)
+}
+
+fn apply_one(root: &mut Bson, update: &FieldUpdate, ctx: &Ctx<'_>) -> CommandResult<()> {
+    match &update.action {
+        Action::SetOnInsert(_) if !ctx.options.is_insert => Ok(()),
+        Action::Rename(from) => apply_rename(root, from, &update.path, ctx),
+        action => {
+            let leaf = Leaf::Op(action);
+            walk(root, &mut Vec::new(), &Walk::new(&update.path, &leaf, ctx))
+        }
+    }
+}
+
+/// What a path component finds in a value.
+enum Found {
+    Present,
+    Missing,
+    /// The value is a scalar, or an array and the component is not an index.
+    NotViable,
+}
+
+fn probe(value: &Bson, part: &str) -> Found {
+    match value {
+        Bson::Document(doc) if doc.contains_key(part) => Found::Present,
+        Bson::Document(_) => Found::Missing,
+        Bson::Array(array) => match array_index(part) {
+            Some(i) if i < array.len() => Found::Present,
+            Some(_) => Found::Missing,
+            None => Found::NotViable,
+        },
+        _ => Found::NotViable,
+    }
+}
+
+/// An array index path component (digits only; too large to address anything is `usize::MAX`).
+fn array_index(part: &str) -> Option<usize> {
+    if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(part.parse().unwrap_or(usize::MAX))
+}
+
+fn child_mut<'v>(value: &'v mut Bson, part: &str) -> Option<&'v mut Bson> {
+    match value {
+        Bson::Document(doc) => doc.get_mut(part),
+        Bson::Array(array) => array_index(part).and_then(|i| array.get_mut(i)),
+        _ => None,
+    }
+}
+
+/// Follows the rest of the walk's path below `current`, whose own path is `taken`.
+fn walk(current: &mut Bson, taken: &mut Vec<String>, w: &Walk<'_>) -> CommandResult<()> {
+    let depth = taken.len();
+    let Some(part) = w.path.parts.get(depth) else {
+        return Ok(());
+    };
+    if part == ALL_POSITIONAL {
+        return walk_all_elements(current, taken, w);
+    }
+    match probe(current, part) {
+        Found::NotViable => not_viable(current, part, taken, w),
+        Found::Missing => create_missing(current, part, taken, w),
+        Found::Present if depth + 1 == w.path.parts.len() => {
+            update_existing(current, part, taken, w)
+        }
+        Found::Present => match child_mut(current, part) {
+            Some(child) => {
+                taken.push(part.clone());
+                walk(child, taken, w)?;
+                taken.pop();
+                Ok(())
+            }
+            None => Ok(()),
+        },
+    }
+}
+
+/// Applies the rest of the path to every element of the array `current` (`$[]`).
+fn walk_all_elements(
+    current: &mut Bson,
+    taken: &mut Vec<String>,
+    w: &Walk<'_>,
+) -> CommandResult<()> {
+    let len = match current {
+        Bson::Array(array) => array.len(),
+        other => {
+            let name = taken.last().map_or("", String::as_str);
+            return Err(bad_value(format!(
+                "Cannot apply array updates to non-array element {}",
+                display_element(name, other)
+            )));
+        }
+    };
+    let last = taken.len() + 1 == w.path.parts.len();
+    for i in 0..len {
+        let key = i.to_string();
+        if last {
+            update_existing(current, &key, taken, w)?;
+        } else if let Some(child) = child_mut(current, &key) {
+            taken.push(key);
+            walk(child, taken, w)?;
+            taken.pop();
+        }
+    }
+    Ok(())
+}
+
+fn joined(taken: &[String], part: &str) -> String {
+    let mut path = taken.join(".");
+    if !path.is_empty() {
+        path.push('.');
+    }
+    path.push_str(part);
+    path
+}
+
+/// Applies the leaf to the existing field `part` of `container`.
+fn update_existing(
+    container: &mut Bson,
+    part: &str,
+    taken: &[String],
+    w: &Walk<'_>,
+) -> CommandResult<()> {
+    let path_taken = joined(taken, part);
+    if w.leaf.is_unset() {
+        if w.guards_id {
+            return Err(w.leaf.immutable_error(&path_taken));
+        }
+        match container {
+            Bson::Document(doc) => {
+                doc.remove(part);
+            }
+            Bson::Array(_) => {
+                if let Some(element) = child_mut(container, part) {
+                    *element = Bson::Null;
+                }
+            }
+            _ => {}
+        }
+        return Ok(());
+    }
+    let Some(value) = child_mut(container, part) else {
+        return Ok(());
+    };
+    let before = w.guards_id.then(|| value.clone());
+    apply_to_existing(w.leaf, value, part, &path_taken, w.ctx)?;
+    match before {
+        Some(before) if !identical(&before, value) => Err(w.leaf.immutable_error(&path_taken)),
+        _ => Ok(()),
+    }
+}
+
+/// Creates the rest of the path below `container`, where `part` is missing.
+fn create_missing(
+    container: &mut Bson,
+    part: &str,
+    taken: &[String],
+    w: &Walk<'_>,
+) -> CommandResult<()> {
+    let depth = taken.len();
+    let rest = &w.path.parts[depth..];
+    if let Some(offset) = rest.iter().position(|p| p == ALL_POSITIONAL) {
+        let mut prefix = taken.to_vec();
+        prefix.extend(rest[..offset].iter().cloned());
+        return Err(bad_value(format!(
+            "The path '{}' must exist in the document in order to apply array updates.",
+            prefix.join(".")
+        )));
+    }
+    if !w.leaf.creates() {
+        return Ok(());
+    }
+    let value = nest(&rest[1..], new_value(w.leaf, w.ctx));
+    match container {
+        Bson::Document(doc) => {
+            doc.insert(part, value);
+        }
+        Bson::Array(array) => {
+            let index = array_index(part).unwrap_or(usize::MAX);
+            pad(array, index)?;
+            array.push(value);
+        }
+        _ => return Ok(()),
+    }
+    if w.guards_id && depth > 0 {
+        let name = taken.last().map_or("", String::as_str);
+        return Err(CommandError::new(
+            ErrorCode::ImmutableField,
+            format!(
+                "Updating the path '{}' to {} would modify the immutable field '_id'",
+                taken.join("."),
+                display_element(name, container)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `value` wrapped in one sub-document per component of `parts`.
+fn nest(parts: &[String], value: Bson) -> Bson {
+    parts.iter().rev().fold(value, |inner, part| {
+        let mut doc = Document::new();
+        doc.insert(part.clone(), inner);
+        Bson::Document(doc)
+    })
+}
+
+/// Appends nulls to `array` until it has `len` elements.
+fn pad(array: &mut Vec<Bson>, len: usize) -> CommandResult<()> {
+    if len > array.len() {
+        if len - array.len() > MAX_PADDING {
+            return Err(CommandError::new(
+                ErrorCode::CannotBackfillArray,
+                format!("can't backfill more than {MAX_PADDING} elements"),
+            ));
+        }
+        array.resize(len, Bson::Null);
+    }
+    Ok(())
+}
+
+fn not_viable(current: &Bson, part: &str, taken: &[String], w: &Walk<'_>) -> CommandResult<()> {
+    if !w.leaf.creates() {
+        return Ok(());
+    }
+    let name = taken.last().map_or("", String::as_str);
+    Err(CommandError::new(
+        ErrorCode::PathNotViable,
+        format!(
+            "Cannot create field '{part}' in element {{{}}}",
+            display_element(name, current)
+        ),
+    ))
+}
+
+/// The value a creating leaf writes where its field is missing.
+fn new_value(leaf: &Leaf<'_>, ctx: &Ctx<'_>) -> Bson {
+    let action = match leaf {
+        Leaf::Moved(v) => return v.clone(),
+        Leaf::Op(action) => action,
+    };
+    match action {
+        Action::Set(v)
+        | Action::SetOnInsert(v)
+        | Action::Inc(v)
+        | Action::Min(v)
+        | Action::Max(v) => v.clone(),
+        // `mongod` multiplies a zero of type int by the operand: a zero of the operand's type.
+        Action::Mul(v) => arithmetic(ArithOp::Mul, v, &Bson::Int32(0)).unwrap_or(Bson::Int32(0)),
+        Action::CurrentDate(kind) => kind.value(ctx.options),
+        Action::Bit(ops) => bitwise(&Bson::Int32(0), ops),
+        Action::Push(spec) => {
+            let mut array = Vec::new();
+            spec.apply(&mut array);
+            Bson::Array(array)
+        }
+        Action::AddToSet(values) => Bson::Array(values.clone()),
+        Action::Unset
+        | Action::Rename(_)
+        | Action::Pop { .. }
+        | Action::Pull(_)
+        | Action::PullAll(_) => Bson::Null,
+    }
+}
+
+/// Applies a leaf to a field that exists; `name` is its field name, `path` its full path.
+fn apply_to_existing(
+    leaf: &Leaf<'_>,
+    value: &mut Bson,
+    name: &str,
+    path: &str,
+    ctx: &Ctx<'_>,
+) -> CommandResult<()> {
+    let action = match leaf {
+        Leaf::Moved(v) => {
+            if !values_equal(value, v) {
+                *value = v.clone();
+            }
+            return Ok(());
+        }
+        Leaf::Op(action) => action,
+    };
+    match action {
+        Action::Set(v) | Action::SetOnInsert(v) => {
+            if !identical(value, v) {
+                *value = v.clone();
+            }
+        }
+        Action::Unset | Action::Rename(_) => {}
+        Action::Inc(v) => arithmetic_update(ArithOp::Add, value, v, name, ctx)?,
+        Action::Mul(v) => arithmetic_update(ArithOp::Mul, value, v, name, ctx)?,
+        Action::Min(v) => {
+            if compare_values(value, v) == Ordering::Greater {
+                *value = v.clone();
+            }
+        }
+        Action::Max(v) => {
+            if compare_values(value, v) == Ordering::Less {
+                *value = v.clone();
+            }
+        }
+        Action::CurrentDate(kind) => *value = kind.value(ctx.options),
+        Action::Bit(ops) => bit_update(value, ops, name, ctx)?,
+        Action::Push(spec) => spec.apply(array_for_push(value, path, ctx)?),
+        Action::AddToSet(values) => add_to_set(value, values, name)?,
+        Action::Pop { first } => pop(value, *first, path)?,
+        Action::Pull(matcher) => pull_array(value)?.retain(|e| !matcher.matches(e)),
+        Action::PullAll(values) => {
+            pull_array(value)?.retain(|e| !values.iter().any(|v| values_equal(e, v)));
+        }
+    }
+    Ok(())
+}
+
+fn array_for_push<'v>(
+    value: &'v mut Bson,
+    path: &str,
+    ctx: &Ctx<'_>,
+) -> CommandResult<&'v mut Vec<Bson>> {
+    match value {
+        Bson::Array(array) => Ok(array),
+        other => Err(bad_value(format!(
+            "The field '{path}' must be an array but is of type {} in document {{{}}}",
+            type_name(other),
+            ctx.id_text()
+        ))),
+    }
+}
+
+fn add_to_set(value: &mut Bson, values: &[Bson], name: &str) -> CommandResult<()> {
+    let Bson::Array(array) = value else {
+        return Err(bad_value(format!(
+            "Cannot apply $addToSet to non-array field. Field named '{name}' has non-array type {}",
+            type_name(value)
+        )));
+    };
+    for v in values {
+        if !array.iter().any(|e| values_equal(e, v)) {
+            array.push(v.clone());
+        }
+    }
+    Ok(())
+}
+
+fn pop(value: &mut Bson, first: bool, path: &str) -> CommandResult<()> {
+    let Bson::Array(array) = value else {
+        return Err(CommandError::type_mismatch(format!(
+            "Path '{path}' contains an element of non-array type '{}'",
+            type_name(value)
+        )));
+    };
+    if first && !array.is_empty() {
+        array.remove(0);
+    } else if !first {
+        array.pop();
+    }
+    Ok(())
+}
+
+fn pull_array(value: &mut Bson) -> CommandResult<&mut Vec<Bson>> {
+    match value {
+        Bson::Array(array) => Ok(array),
+        _ => Err(bad_value("Cannot apply $pull to a non-array value")),
+    }
+}
+
+impl PushSpec {
+    /// Inserts the values, then sorts and trims the array.
+    fn apply(&self, array: &mut Vec<Bson>) {
+        let len = i64::try_from(array.len()).unwrap_or(i64::MAX);
+        let position = self.position.unwrap_or(i64::MAX);
+        let at = if position >= len {
+            len
+        } else if position >= 0 {
+            position
+        } else {
+            (len + position).max(0)
+        };
+        let at = usize::try_from(at).unwrap_or(array.len()).min(array.len());
+        array.splice(at..at, self.values.iter().cloned());
+        if let Some(sort) = &self.sort {
+            array.sort_by(|a, b| sort.compare(a, b));
+        }
+        if let Some(slice) = self.slice {
+            let keep = usize::try_from(slice.unsigned_abs()).unwrap_or(usize::MAX);
+            if keep < array.len() {
+                if slice >= 0 {
+                    array.truncate(keep);
+                } else {
+                    array.drain(..array.len() - keep);
+                }
+            }
+        }
+    }
+}
+
+impl PushSort {
+    fn compare(&self, a: &Bson, b: &Bson) -> Ordering {
+        match self {
+            PushSort::Whole(descending) => directed(compare_values(a, b), *descending),
+            PushSort::Fields(fields) => fields
+                .iter()
+                .map(|(path, descending)| {
+                    let x = sort_key(a, path);
+                    let y = sort_key(b, path);
+                    directed(compare_values(&x, &y), *descending)
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(Ordering::Equal),
+        }
+    }
+}
+
+fn directed(order: Ordering, descending: bool) -> Ordering {
+    if descending { order.reverse() } else { order }
+}
+
+/// The value at `path` in a document element (arrays indexed by position); null if missing.
+fn sort_key(element: &Bson, path: &[String]) -> Bson {
+    if !matches!(element, Bson::Document(_)) {
+        return Bson::Null;
+    }
+    let mut current = element;
+    for part in path {
+        let next = match current {
+            Bson::Document(doc) => doc.get(part),
+            Bson::Array(array) => array_index(part).and_then(|i| array.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(v) => current = v,
+            None => return Bson::Null,
+        }
+    }
+    current.clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// $rename
+// ---------------------------------------------------------------------------------------------
+
+fn apply_rename(
+    root: &mut Bson,
+    from: &FieldPath,
+    to: &FieldPath,
+    ctx: &Ctx<'_>,
+) -> CommandResult<()> {
+    let Some(value) = rename_source(root, from, ctx)? else {
+        return Ok(());
+    };
+    check_rename_destination(root, to, ctx)?;
+    let leaf = Leaf::Moved(value);
+    walk(root, &mut Vec::new(), &Walk::new(to, &leaf, ctx))?;
+    remove_path(root, &from.parts);
+    if ctx.id.is_some() && from.starts_at_id() {
+        return Err(CommandError::new(
+            ErrorCode::ImmutableField,
+            format!(
+                "Unsetting the path '{}' using $rename would modify the immutable field '_id'",
+                from.dotted
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The value a `$rename` moves, `None` if its source is missing.
+fn rename_source(root: &Bson, from: &FieldPath, ctx: &Ctx<'_>) -> CommandResult<Option<Bson>> {
+    let mut current = root;
+    let mut name = "";
+    let mut array_field: Option<&str> = None;
+    for part in &from.parts {
+        let next = match current {
+            Bson::Document(doc) => doc.get(part),
+            Bson::Array(array) if array_index(part).is_some() => {
+                array_field = Some(name);
+                array_index(part).and_then(|i| array.get(i))
+            }
+            other => {
+                return Err(CommandError::new(
+                    ErrorCode::PathNotViable,
+                    format!(
+                        "cannot use the part ({name} of {}) to traverse the element ({{{}}})",
+                        from.dotted,
+                        display_element(name, other)
+                    ),
+                ));
+            }
+        };
+        let Some(next) = next else {
+            return Ok(None);
+        };
+        current = next;
+        name = part;
+    }
+    if let Some(array) = array_field {
+        return Err(bad_value(format!(
+            "The source field cannot be an array element, '{}' in doc with {} has an array \
+             field called '{array}'",
+            from.dotted,
+            ctx.id_text()
+        )));
+    }
+    Ok(Some(current.clone()))
+}
+
+/// Refuses a `$rename` destination below an array.
+fn check_rename_destination(root: &Bson, to: &FieldPath, ctx: &Ctx<'_>) -> CommandResult<()> {
+    let mut current = root;
+    for (i, part) in to.parts.iter().enumerate() {
+        let Bson::Document(doc) = current else {
+            return Ok(());
+        };
+        let Some(next) = doc.get(part) else {
+            return Ok(());
+        };
+        if i + 1 < to.parts.len() && matches!(next, Bson::Array(_)) {
+            return Err(bad_value(format!(
+                "The destination field cannot be an array element, '{}' in doc with {} has an \
+                 array field called '{part}'",
+                to.dotted,
+                ctx.id_text()
+            )));
+        }
+        current = next;
+    }
+    Ok(())
+}
+
+/// Removes the field at `parts` (through sub-documents only).
+fn remove_path(root: &mut Bson, parts: &[String]) {
+    let Some((last, parents)) = parts.split_last() else {
+        return;
+    };
+    let mut current = root;
+    for part in parents {
+        match current {
+            Bson::Document(doc) => match doc.get_mut(part) {
+                Some(next) => current = next,
+                None => return,
+            },
+            _ => return,
+        }
+    }
+    if let Bson::Document(doc) = current {
+        doc.remove(last);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Arithmetic
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy)]
+enum ArithOp {
+    Add,
+    Mul,
+}
+
+impl ArithOp {
+    fn modifier(self) -> &'static str {
+        match self {
+            ArithOp::Add => "$inc",
+            ArithOp::Mul => "$mul",
+        }
+    }
+
+    fn ints(self, a: i64, b: i64) -> Option<i64> {
+        match self {
+            ArithOp::Add => a.checked_add(b),
+            ArithOp::Mul => a.checked_mul(b),
+        }
+    }
+
+    fn floats(self, a: f64, b: f64) -> f64 {
+        match self {
+            ArithOp::Add => a + b,
+            ArithOp::Mul => a * b,
+        }
+    }
+}
+
+fn is_number(value: &Bson) -> bool {
+    Number::from_bson(value).is_some()
+}
+
+fn arithmetic_update(
+    op: ArithOp,
+    value: &mut Bson,
+    operand: &Bson,
+    name: &str,
+    ctx: &Ctx<'_>,
+) -> CommandResult<()> {
+    if !is_number(value) {
+        return Err(CommandError::type_mismatch(format!(
+            "Cannot apply {} to a value of non-numeric type. {{{}}} has the field '{name}' of \
+             non-numeric type {}",
+            op.modifier(),
+            ctx.id_text(),
+            type_name(value)
+        )));
+    }
+    match arithmetic(op, value, operand) {
+        Some(result) => {
+            if !identical(&result, value) {
+                *value = result;
+            }
+            Ok(())
+        }
+        None => Err(bad_value(format!(
+            "Failed to apply {} operations to current value ({}) for document {{{}}}",
+            op.modifier(),
+            debug_number(value),
+            ctx.id_text()
+        ))),
+    }
+}
+
+/// `a op b` with `mongod`'s type promotion; `None` if a 64-bit integer overflows.
+fn arithmetic(op: ArithOp, a: &Bson, b: &Bson) -> Option<Bson> {
+    match (a, b) {
+        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) => decimal::arithmetic(op, a, b),
+        (Bson::Double(_), _) | (_, Bson::Double(_)) => {
+            let x = Number::from_bson(a)?.as_f64();
+            let y = Number::from_bson(b)?.as_f64();
+            Some(Bson::Double(op.floats(x, y)))
+        }
+        (Bson::Int32(x), Bson::Int32(y)) => {
+            // Two 32-bit operands never overflow 64 bits.
+            let r = op.ints(i64::from(*x), i64::from(*y))?;
+            Some(i32::try_from(r).map_or(Bson::Int64(r), Bson::Int32))
+        }
+        _ => match (Number::from_bson(a)?, Number::from_bson(b)?) {
+            (Number::Int(x), Number::Int(y)) => op.ints(x, y).map(Bson::Int64),
+            _ => None,
+        },
+    }
+}
+
+/// A number as `mongod`'s messages show it (`(NumberInt)42`).
+fn debug_number(value: &Bson) -> String {
+    match value {
+        Bson::Int32(i) => format!("(NumberInt){i}"),
+        Bson::Int64(i) => format!("(NumberLong){i}"),
+        Bson::Double(d) => format!("(NumberDouble){d:?}"),
+        Bson::Decimal128(d) => format!("(NumberDecimal){d}"),
+        other => display_value(other),
+    }
+}
+
+fn bit_update(
+    value: &mut Bson,
+    ops: &[(BitOp, Bson)],
+    name: &str,
+    ctx: &Ctx<'_>,
+) -> CommandResult<()> {
+    if !matches!(value, Bson::Int32(_) | Bson::Int64(_)) {
+        return Err(bad_value(format!(
+            "Cannot apply $bit to a value of non-integral type.{} has the field {name} of \
+             non-integral type {}",
+            ctx.id_text(),
+            type_name(value)
+        )));
+    }
+    let result = bitwise(value, ops);
+    if !identical(&result, value) {
+        *value = result;
+    }
+    Ok(())
+}
+
+/// Applies `$bit` operations; an `Int64` on either side makes the result an `Int64`.
+fn bitwise(start: &Bson, ops: &[(BitOp, Bson)]) -> Bson {
+    ops.iter().fold(start.clone(), |acc, (op, operand)| {
+        let apply64 = |x: i64, y: i64| match op {
+            BitOp::And => x & y,
+            BitOp::Or => x | y,
+            BitOp::Xor => x ^ y,
+        };
+        match (&acc, operand) {
+            (Bson::Int32(x), Bson::Int32(y)) => {
+                // The result of a bitwise op on two sign-extended 32-bit values fits 32 bits.
+                let r = apply64(i64::from(*x), i64::from(*y));
+                i32::try_from(r).map_or(Bson::Int64(r), Bson::Int32)
+            }
+            _ => {
+                let as_i64 = |v: &Bson| match v {
+                    Bson::Int32(i) => i64::from(*i),
+                    Bson::Int64(i) => *i,
+                    _ => 0,
+                };
+                Bson::Int64(apply64(as_i64(&acc), as_i64(operand)))
+            }
+        }
+    })
+}
+
+/// `Decimal128` arithmetic, exact while coefficients fit 128 bits.
+mod decimal {
+    use std::cmp::Ordering;
+
+    use bson::{Bson, Decimal128};
+
+    use super::ArithOp;
+    use crate::compare::Number;
+
+    /// The most significant digits a `Decimal128` holds.
+    const PRECISION: usize = 34;
+
+    /// A finite decimal: `(-1)^negative * digits * 10^exponent`, with the coefficient's digits
+    /// least significant first and no leading zeros (zero has none).
+    #[derive(Debug, Clone)]
+    struct Finite {
+        negative: bool,
+        digits: Vec<u8>,
+        exponent: i32,
+    }
+
+    pub(super) fn arithmetic(op: ArithOp, a: &Bson, b: &Bson) -> Option<Bson> {
+        let exact = match (to_finite(a), to_finite(b)) {
+            (Some(x), Some(y)) => combine(op, x, y).and_then(pack),
+            _ => None,
+        };
+        // NaN and infinities (and exponents out of range) go through doubles.
+        let result = exact.or_else(|| {
+            let x = Number::from_bson(a)?.as_f64();
+            let y = Number::from_bson(b)?.as_f64();
+            from_f64(op.floats(x, y))
+        })?;
+        Some(Bson::Decimal128(result))
+    }
+
+    fn combine(op: ArithOp, x: Finite, y: Finite) -> Option<Finite> {
+        match op {
+            ArithOp::Add => add(x, y),
+            ArithOp::Mul => Some(Finite {
+                negative: x.negative != y.negative,
+                digits: multiply(&x.digits, &y.digits),
+                exponent: x.exponent.checked_add(y.exponent)?,
+            }),
+        }
+    }
+
+    fn add(x: Finite, y: Finite) -> Option<Finite> {
+        let exponent = x.exponent.min(y.exponent);
+        let a = shifted(&x.digits, x.exponent.checked_sub(exponent)?)?;
+        let b = shifted(&y.digits, y.exponent.checked_sub(exponent)?)?;
+        let (negative, digits) = if x.negative == y.negative {
+            (x.negative, add_digits(&a, &b))
+        } else {
+            match compare_digits(&a, &b) {
+                Ordering::Less => (y.negative, subtract_digits(&b, &a)),
+                _ => (x.negative, subtract_digits(&a, &b)),
+            }
+        };
+        let negative = if digits.is_empty() {
+            x.negative && y.negative
+        } else {
+            negative
+        };
+        Some(Finite {
+            negative,
+            digits,
+            exponent,
+        })
+    }
+
+    /// `digits * 10^by`.
+    fn shifted(digits: &[u8], by: i32) -> Option<Vec<u8>> {
+        if digits.is_empty() {
+            return Some(Vec::new());
+        }
+        let mut out = vec![0; usize::try_from(by).ok()?];
+        out.extend_from_slice(digits);
+        Some(out)
+    }
+
+    fn trimmed(mut digits: Vec<u8>) -> Vec<u8> {
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        digits
+    }
+
+    fn compare_digits(a: &[u8], b: &[u8]) -> Ordering {
+        a.len()
+            .cmp(&b.len())
+            .then_with(|| a.iter().rev().cmp(b.iter().rev()))
+    }
+
+    fn add_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+        let mut carry = 0;
+        for i in 0..a.len().max(b.len()) {
+            let sum = a.get(i).copied().unwrap_or(0) + b.get(i).copied().unwrap_or(0) + carry;
+            out.push(sum % 10);
+            carry = sum / 10;
+        }
+        if carry > 0 {
+            out.push(carry);
+        }
+        out
+    }
+
+    /// `a - b` for `a >= b`.
+    fn subtract_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(a.len());
+        let mut borrow = 0;
+        for (i, &digit) in a.iter().enumerate() {
+            let take = b.get(i).copied().unwrap_or(0) + borrow;
+            if digit >= take {
+                out.push(digit - take);
+                borrow = 0;
+            } else {
+                out.push(digit + 10 - take);
+                borrow = 1;
+            }
+        }
+        trimmed(out)
+    }
+
+    fn multiply(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut acc = vec![0u32; a.len() + b.len()];
+        for (i, &x) in a.iter().enumerate() {
+            for (j, &y) in b.iter().enumerate() {
+                acc[i + j] += u32::from(x) * u32::from(y);
+            }
+        }
+        let mut carry = 0;
+        let digits = acc
+            .into_iter()
+            .map(|v| {
+                let total = v + carry;
+                carry = total / 10;
+                // A remainder of 10 is a digit.
+                (total % 10) as u8
+            })
+            .collect();
+        trimmed(digits)
+    }
+
+    /// Rounds to 34 significant digits (half to even) and encodes.
+    fn pack(mut f: Finite) -> Option<Decimal128> {
+        if f.digits.len() > PRECISION {
+            let drop = f.digits.len() - PRECISION;
+            let first_dropped = f.digits[drop - 1];
+            let sticky = f.digits[..drop - 1].iter().any(|&d| d != 0);
+            let mut kept = f.digits.split_off(drop);
+            let odd = kept.first().is_some_and(|d| d % 2 == 1);
+            f.exponent = f.exponent.checked_add(i32::try_from(drop).ok()?)?;
+            if first_dropped > 5 || (first_dropped == 5 && (sticky || odd)) {
+                kept = add_digits(&kept, &[1]);
+                if kept.len() > PRECISION {
+                    kept.remove(0);
+                    f.exponent = f.exponent.checked_add(1)?;
+                }
+            }
+            f.digits = kept;
+        }
+        let coefficient: String = if f.digits.is_empty() {
+            "0".to_owned()
+        } else {
+            f.digits
+                .iter()
+                .rev()
+                .map(|d| char::from(b'0' + d))
+                .collect()
+        };
+        let sign = if f.negative { "-" } else { "" };
+        format!("{sign}{coefficient}E{}", f.exponent).parse().ok()
+    }
+
+    fn to_finite(value: &Bson) -> Option<Finite> {
+        match value {
+            Bson::Int32(i) => parse(&i.to_string()),
+            Bson::Int64(i) => parse(&i.to_string()),
+            // `mongod` converts a double to a decimal rounded to 15 significant digits.
+            Bson::Double(d) if d.is_finite() => parse(&format!("{d:.14e}")),
+            Bson::Decimal128(d) => parse(&d.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Reads `[-]digits[.digits][E[+-]exp]`; `None` for NaN and infinities.
+    fn parse(text: &str) -> Option<Finite> {
+        let (negative, body) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let lower = body.to_ascii_lowercase();
+        let (mantissa, exponent) = match lower.split_once('e') {
+            Some((m, e)) => (m, e.parse::<i32>().ok()?),
+            None => (lower.as_str(), 0),
+        };
+        let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        let digits: Vec<u8> = whole
+            .bytes()
+            .chain(fraction.bytes())
+            .rev()
+            .map(|b| b.is_ascii_digit().then(|| b - b'0'))
+            .collect::<Option<_>>()?;
+        if digits.is_empty() {
+            return None;
+        }
+        Some(Finite {
+            negative,
+            digits: trimmed(digits),
+            exponent: exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?,
+        })
+    }
+
+    /// A double as a decimal (15 significant digits, as `mongod` converts).
+    fn from_f64(d: f64) -> Option<Decimal128> {
+        if d.is_nan() {
+            return "NaN".parse().ok();
+        }
+        if d.is_infinite() {
+            return if d > 0.0 { "Infinity" } else { "-Infinity" }.parse().ok();
+        }
+        parse(&format!("{d:.14e}")).and_then(pack)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn dec(s: &str) -> Bson {
+            Bson::Decimal128(s.parse().expect("valid decimal"))
+        }
+
+        fn text(v: Option<Bson>) -> String {
+            match v {
+                Some(Bson::Decimal128(d)) => d.to_string(),
+                other => format!("{other:?}"),
+            }
+        }
+
+        #[test]
+        fn sums_and_differences_are_exact() {
+            let add = |a: &str, b: &str| text(arithmetic(ArithOp::Add, &dec(a), &dec(b)));
+            assert_eq!(add("0.1", "0.2"), "0.3");
+            assert_eq!(add("1.00", "-1"), "0.00");
+            assert_eq!(add("-5", "3.5"), "-1.5");
+            assert_eq!(add("1E+40", "1"), "1.000000000000000000000000000000000E+40");
+            assert_eq!(
+                add("9999999999999999999999999999999999", "1"),
+                "1.000000000000000000000000000000000E+34"
+            );
+        }
+
+        #[test]
+        fn products_are_exact_and_round_half_even() {
+            let mul = |a: &str, b: &str| text(arithmetic(ArithOp::Mul, &dec(a), &dec(b)));
+            assert_eq!(mul("1.10", "3"), "3.30");
+            assert_eq!(
+                mul("12345678901234567890.123", "98765432109876543210.987"),
+                "1.219326311370217952261797134336297E+39"
+            );
+            // Ties round to the even neighbour.
+            assert_eq!(
+                mul("5000000000000000000000000000000001", "0.5"),
+                "2500000000000000000000000000000000"
+            );
+            assert_eq!(
+                mul("5000000000000000000000000000000003", "0.5"),
+                "2500000000000000000000000000000002"
+            );
+            assert_eq!(mul("-2", "0"), "-0");
+        }
+
+        #[test]
+        fn specials_go_through_doubles() {
+            let nan = dec("NaN");
+            assert_eq!(text(arithmetic(ArithOp::Add, &nan, &Bson::Int32(1))), "NaN");
+            let inf = Bson::Double(f64::INFINITY);
+            assert_eq!(text(arithmetic(ArithOp::Add, &dec("1"), &inf)), "Infinity");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Replacement and storage validation
+// ---------------------------------------------------------------------------------------------
+
+/// The document a replacement produces: the replacement, keeping the original `_id` if it has
+/// none.
+fn replace(original: &Document, replacement: &Document) -> CommandResult<Document> {
+    if documents_identical(original, replacement) {
+        return Ok(original.clone());
+    }
+    let mut updated = Document::new();
+    if !replacement.contains_key(ID) {
+        if let Some(id) = original.get(ID) {
+            updated.insert(ID, id.clone());
+        }
+    }
+    for (k, v) in replacement {
+        updated.insert(k.clone(), v.clone());
+    }
+    validate_top_level(&updated, |_, _| true)?;
+    if let (Some(old), Some(new)) = (original.get(ID), updated.get(ID)) {
+        if !values_equal(old, new) {
+            return Err(CommandError::new(
+                ErrorCode::ImmutableField,
+                format!(
+                    "After applying the update, the (immutable) field '_id' was found to have \
+                     been altered to {}",
+                    display_element(ID, new)
+                ),
+            ));
+        }
+    }
+    Ok(updated)
+}
+
+/// Validates the top-level fields an operator update added or changed.
+fn validate_changed_fields(original: &Document, updated: &Document) -> CommandResult<()> {
+    validate_top_level(updated, |name, value| {
+        !original.get(name).is_some_and(|old| identical(old, value))
+    })
+}
+
+/// Checks the `_id` and `$`-prefixed top-level fields for which `check` is true.
+fn validate_top_level(doc: &Document, check: impl Fn(&str, &Bson) -> bool) -> CommandResult<()> {
+    let fields: Vec<(&String, &Bson)> = doc.iter().collect();
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if !check(name, value) {
+            continue;
+        }
+        if name.as_str() == ID {
+            validate_id(value)?;
+        }
+        if name.starts_with('$') {
+            validate_dollar_field(&fields, i)?;
+        }
+    }
+    Ok(())
+}
+
+fn validate_id(value: &Bson) -> CommandResult<()> {
+    match value {
+        Bson::RegularExpression(_) | Bson::Array(_) | Bson::Undefined => Err(CommandError::new(
+            ErrorCode::InvalidIdField,
+            format!("The '_id' value cannot be of type {}", type_name(value)),
+        )),
+        Bson::Document(doc) => match first_dollar_field(doc) {
+            Some(name) => Err(CommandError::new(
+                ErrorCode::DollarPrefixedFieldName,
+                format!(
+                    "_id fields may not contain '$'-prefixed fields: {name} is not valid for \
+                     storage."
+                ),
+            )),
+            None => Ok(()),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn first_dollar_field(doc: &Document) -> Option<String> {
+    doc.iter().find_map(|(k, v)| {
+        if k.starts_with('$') {
+            return Some(k.clone());
+        }
+        match v {
+            Bson::Document(inner) => first_dollar_field(inner),
+            Bson::Array(items) => items.iter().find_map(|item| match item {
+                Bson::Document(inner) => first_dollar_field(inner),
+                _ => None,
+            }),
+            _ => None,
+        }
+    })
+}
+
+/// A top-level `$`-prefixed field is refused unless it is part of a DBRef
+/// (`$ref`, `$id`, optional `$db`, in that order).
+fn validate_dollar_field(fields: &[(&String, &Bson)], index: usize) -> CommandResult<()> {
+    let dbref_error = |message: String| CommandError::new(ErrorCode::InvalidDBRef, message);
+    let name_at = |i: Option<usize>| i.and_then(|i| fields.get(i)).map(|(n, _)| n.as_str());
+    let (name, value) = fields[index];
+    let mut at = index;
+    let mut current = name.as_str();
+    if current == "$db" {
+        if !matches!(value, Bson::String(_)) {
+            return Err(dbref_error(format!(
+                "The DBRef $db field must be a String, not a {}",
+                type_name(value)
+            )));
+        }
+        if name_at(at.checked_sub(1)) != Some("$id") {
+            return Err(dbref_error(
+                "Found $db field without a $id before it, which is invalid.".to_owned(),
+            ));
+        }
+        at -= 1;
+        current = "$id";
+    }
+    if current == "$id" {
+        if name_at(at.checked_sub(1)) != Some("$ref") {
+            return Err(dbref_error(
+                "Found $id field without a $ref before it, which is invalid.".to_owned(),
+            ));
+        }
+        at -= 1;
+        current = "$ref";
+    }
+    if current != "$ref" {
+        return Err(CommandError::new(
+            ErrorCode::DollarPrefixedFieldName,
+            format!(
+                "The dollar ($) prefixed field '{name}' in '{name}' is not allowed in the context \
+                 of an update's replacement document. Consider using an aggregation pipeline \
+                 with $replaceWith."
+            ),
+        ));
+    }
+    let ref_value = fields[at].1;
+    if !matches!(ref_value, Bson::String(_)) {
+        return Err(dbref_error(format!(
+            "The DBRef $ref field must be a String, not a {}",
+            type_name(ref_value)
+        )));
+    }
+    if name_at(Some(at + 1)) != Some("$id") {
+        return Err(dbref_error(
+            "The DBRef $ref field must be followed by a $id field".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether two values are the same type and bytes (`1` and `1.0` are not).
+fn identical(a: &Bson, b: &Bson) -> bool {
+    match (a, b) {
+        (Bson::Double(x), Bson::Double(y)) => x.to_bits() == y.to_bits(),
+        (Bson::Document(x), Bson::Document(y)) => documents_identical(x, y),
+        (Bson::Array(x), Bson::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| identical(p, q))
+        }
+        _ => a == b,
+    }
+}
+
+/// Whether two documents have the same fields in the same order with identical values.
+fn documents_identical(a: &Document, b: &Document) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((ka, va), (kb, vb))| ka == kb && identical(va, vb))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------------
+
+fn bad_value(message: impl Into<String>) -> CommandError {
+    CommandError::bad_value(message)
+}
+
+/// The name `mongod` gives a value's type in messages (`int`, `string`, `object`, ...).
+pub(crate) fn type_name(value: &Bson) -> &'static str {
+    match value {
+        Bson::Double(_) => "double",
+        Bson::String(_) => "string",
+        Bson::Document(_) => "object",
+        Bson::Array(_) => "array",
+        Bson::Binary(_) => "binData",
+        Bson::Undefined => "undefined",
+        Bson::ObjectId(_) => "objectId",
+        Bson::Boolean(_) => "bool",
+        Bson::DateTime(_) => "date",
+        Bson::Null => "null",
+        Bson::RegularExpression(_) => "regex",
+        Bson::DbPointer(_) => "dbPointer",
+        Bson::JavaScriptCode(_) => "javascript",
+        Bson::Symbol(_) => "symbol",
+        Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
+        Bson::Int32(_) => "int",
+        Bson::Timestamp(_) => "timestamp",
+        Bson::Int64(_) => "long",
+        Bson::Decimal128(_) => "decimal",
+        Bson::MinKey => "minKey",
+        Bson::MaxKey => "maxKey",
+    }
+}
+
+/// `name: value` as `mongod` prints an element in messages.
+fn display_element(name: &str, value: &Bson) -> String {
+    format!("{name}: {}", display_value(value))
+}
+
+/// A value as `mongod` prints it in messages (`{ a: 1 }`, `[ 1, 2 ]`, `"x"`).
+pub(crate) fn display_value(value: &Bson) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value);
+    out
+}
+
+fn write_value(out: &mut String, value: &Bson) {
+    // Writing to a String cannot fail.
+    let _ = match value {
+        Bson::Double(d) => write!(out, "{d:?}"),
+        Bson::String(s) | Bson::Symbol(s) => write!(out, "\"{s}\""),
+        Bson::Document(doc) => {
+            write_fields(
+                out,
+                '{',
+                '}',
+                doc.iter().map(|(k, v)| (Some(k.as_str()), v)),
+            );
+            Ok(())
+        }
+        Bson::Array(items) => {
+            write_fields(out, '[', ']', items.iter().map(|v| (None, v)));
+            Ok(())
+        }
+        Bson::Boolean(b) => write!(out, "{b}"),
+        Bson::Null => write!(out, "null"),
+        Bson::Undefined => write!(out, "undefined"),
+        Bson::Int32(i) => write!(out, "{i}"),
+        Bson::Int64(i) => write!(out, "{i}"),
+        Bson::Decimal128(d) => write!(out, "{d}"),
+        Bson::ObjectId(id) => write!(out, "ObjectId('{id}')"),
+        Bson::DateTime(dt) => write!(out, "new Date({})", dt.timestamp_millis()),
+        Bson::Timestamp(ts) => write!(out, "Timestamp({}, {})", ts.time, ts.increment),
+        Bson::RegularExpression(re) => write!(out, "/{}/{}", re.pattern, re.options),
+        Bson::MinKey => write!(out, "MinKey"),
+        Bson::MaxKey => write!(out, "MaxKey"),
+        Bson::Binary(bin) => {
+            let hex: String = bin.bytes.iter().map(|b| format!("{b:02X}")).collect();
+            write!(out, "BinData({}, {hex})", u8::from(bin.subtype))
+        }
+        Bson::JavaScriptCode(code) => write!(out, "{code}"),
+        other => write!(out, "{other}"),
+    };
+}
+
+fn write_fields<'v>(
+    out: &mut String,
+    open: char,
+    close: char,
+    fields: impl Iterator<Item = (Option<&'v str>, &'v Bson)>,
+) {
+    out.push(open);
+    let mut empty = true;
+    for (name, value) in fields {
+        out.push_str(if empty { " " } else { ", " });
+        empty = false;
+        if let Some(name) = name {
+            out.push_str(name);
+            out.push_str(": ");
+        }
+        write_value(out, value);
+    }
+    if !empty {
+        out.push(' ');
+    }
+    out.push(close);
+}
+
+/// Compiles a `mongod` regular expression with its options (`i`, `m`, `s`, `x`, `u`).
+fn build_regex(pattern: &str, options: &str) -> CommandResult<Regex> {
+    let mut builder = RegexBuilder::new(pattern);
+    for flag in options.chars() {
+        match flag {
+            'i' => builder.case_insensitive(true),
+            'm' => builder.multi_line(true),
+            's' => builder.dot_matches_new_line(true),
+            'x' => builder.ignore_whitespace(true),
+            'u' => &mut builder,
+            other => {
+                return Err(CommandError::with_code(
+                    51108,
+                    format!("invalid flag in regex options: {other}"),
+                ));
+            }
+        };
+    }
+    builder
+        .build()
+        .map_err(|e| CommandError::with_code(51091, format!("Regular expression is invalid: {e}")))
+}
+
+/// Conditions on single values: `$pull`'s and the `$elemMatch` projection's.
+mod matcher {
+    use std::cmp::Ordering;
+
+    use bson::{Bson, Document};
+    use regex::Regex;
+
+    use super::{array_index, bad_value, build_regex, type_name};
+    use crate::compare::{canonical_type, compare_values, values_equal};
+    use crate::error::CommandResult;
+
+    /// A test of one array element.
+    #[derive(Debug, Clone)]
+    pub(crate) struct ElementMatcher {
+        kind: Kind,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Kind {
+        /// Equal (in the BSON order) to a value.
+        Equals(Bson),
+        /// Conditions on the element itself (`{$gte: 6}`, a regex).
+        Value(Vec<Cond>),
+        /// A query on document elements (`{score: {$gt: 5}}`); other elements never match.
+        Document(Query),
+    }
+
+    /// A query on a document: all clauses hold.
+    #[derive(Debug, Clone)]
+    struct Query {
+        clauses: Vec<Clause>,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Clause {
+        Field(Vec<String>, Vec<Cond>),
+        And(Vec<Query>),
+        Or(Vec<Query>),
+        Nor(Vec<Query>),
+    }
+
+    /// A condition on the values at a path.
+    #[derive(Debug, Clone)]
+    enum Cond {
+        Eq(Bson),
+        Ne(Bson),
+        Compare(Ordering, bool, Bson),
+        In(Vec<Pattern>),
+        Nin(Vec<Pattern>),
+        Exists(bool),
+        Regex(Regex),
+        Not(Vec<Cond>),
+        Size(Option<usize>),
+        ElemMatch(Box<ElementMatcher>),
+    }
+
+    #[derive(Debug, Clone)]
+    enum Pattern {
+        Value(Bson),
+        Regex(Regex),
+    }
+
+    /// Query operators `mongod` knows that this matcher does not evaluate.
+    const UNSUPPORTED: &[&str] = &[
+        "$all",
+        "$mod",
+        "$type",
+        "$bitsAllSet",
+        "$bitsAllClear",
+        "$bitsAnySet",
+        "$bitsAnyClear",
+        "$geoWithin",
+        "$geoIntersects",
+        "$near",
+        "$nearSphere",
+        "$within",
+        "$where",
+        "$expr",
+        "$text",
+        "$jsonSchema",
+        "$sampleRate",
+        "$alwaysTrue",
+        "$alwaysFalse",
+    ];
+
+    /// Operators that apply to a whole document rather than to a field.
+    const TOP_LEVEL: &[&str] = &[
+        "$and",
+        "$or",
+        "$nor",
+        "$where",
+        "$expr",
+        "$text",
+        "$comment",
+        "$jsonSchema",
+        "$sampleRate",
+        "$alwaysTrue",
+        "$alwaysFalse",
+    ];
+
+    impl ElementMatcher {
+        /// The condition of a `$pull`: a value to equal, a regex, operators on the element, or
+        /// a query on document elements.
+        pub(crate) fn for_pull(value: &Bson) -> CommandResult<ElementMatcher> {
+            let kind = match value {
+                Bson::Document(spec) => Self::kind_of_document(spec)?,
+                Bson::RegularExpression(re) => Kind::Value(vec![Cond::Regex(build_regex(
+                    re.pattern.as_str(),
+                    re.options.as_str(),
+                )?)]),
+                other => Kind::Equals(other.clone()),
+            };
+            Ok(ElementMatcher { kind })
+        }
+
+        /// The condition of an `$elemMatch` (`{$gt: 5}` on values or `{a: 1}` on documents).
+        pub(crate) fn for_elem_match(spec: &Document) -> CommandResult<ElementMatcher> {
+            Ok(ElementMatcher {
+                kind: Self::kind_of_document(spec)?,
+            })
+        }
+
+        fn kind_of_document(spec: &Document) -> CommandResult<Kind> {
+            let on_value = spec
+                .keys()
+                .next()
+                .is_some_and(|k| k.starts_with('$') && !TOP_LEVEL.contains(&k.as_str()));
+            Ok(if on_value {
+                Kind::Value(parse_operators(spec)?)
+            } else {
+                Kind::Document(Query::parse(spec)?)
+            })
+        }
+
+        /// Whether the element matches.
+        pub(crate) fn matches(&self, element: &Bson) -> bool {
+            match &self.kind {
+                Kind::Equals(v) => values_equal(element, v),
+                Kind::Value(conds) => conds.iter().all(|c| c.matches(&[element])),
+                Kind::Document(query) => match element {
+                    Bson::Document(doc) => query.matches(doc),
+                    _ => false,
+                },
+            }
+        }
+    }
+
+    impl Query {
+        fn parse(spec: &Document) -> CommandResult<Query> {
+            let mut clauses = Vec::new();
+            for (key, value) in spec {
+                if !key.starts_with('$') {
+                    let path = key.split('.').map(str::to_owned).collect();
+                    clauses.push(Clause::Field(path, parse_field_value(value)?));
+                    continue;
+                }
+                match key.as_str() {
+                    "$and" => clauses.push(Clause::And(parse_list(key, value)?)),
+                    "$or" => clauses.push(Clause::Or(parse_list(key, value)?)),
+                    "$nor" => clauses.push(Clause::Nor(parse_list(key, value)?)),
+                    "$comment" => {}
+                    other if UNSUPPORTED.contains(&other) => return Err(unsupported(other)),
+                    other => {
+                        return Err(bad_value(format!("unknown top level operator: {other}")));
+                    }
+                }
+            }
+            Ok(Query { clauses })
+        }
+
+        fn matches(&self, doc: &Document) -> bool {
+            self.clauses.iter().all(|clause| match clause {
+                Clause::Field(path, conds) => {
+                    let mut found = Vec::new();
+                    collect_doc(doc, path, &mut found);
+                    conds.iter().all(|c| c.matches(&found))
+                }
+                Clause::And(queries) => queries.iter().all(|q| q.matches(doc)),
+                Clause::Or(queries) => queries.iter().any(|q| q.matches(doc)),
+                Clause::Nor(queries) => !queries.iter().any(|q| q.matches(doc)),
+            })
+        }
+    }
+
+    fn unsupported(operator: &str) -> crate::error::CommandError {
+        bad_value(format!(
+            "the query operator {operator} is not supported in $pull and $elemMatch by this engine"
+        ))
+    }
+
+    fn parse_list(operator: &str, value: &Bson) -> CommandResult<Vec<Query>> {
+        let items = match value {
+            Bson::Array(items) if !items.is_empty() => items,
+            _ => return Err(bad_value(format!("{operator} must be a nonempty array"))),
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                Bson::Document(spec) => Query::parse(spec),
+                _ => Err(bad_value(format!(
+                    "{operator} entries need to be full objects"
+                ))),
+            })
+            .collect()
+    }
+
+    /// The conditions a field's value stands for: operators, a regex, or equality.
+    fn parse_field_value(value: &Bson) -> CommandResult<Vec<Cond>> {
+        match value {
+            Bson::Document(spec) if spec.keys().next().is_some_and(|k| k.starts_with('$')) => {
+                parse_operators(spec)
+            }
+            Bson::RegularExpression(re) => Ok(vec![Cond::Regex(build_regex(
+                re.pattern.as_str(),
+                re.options.as_str(),
+            )?)]),
+            other => Ok(vec![Cond::Eq(other.clone())]),
+        }
+    }
+
+    fn parse_operators(spec: &Document) -> CommandResult<Vec<Cond>> {
+        let mut conds = Vec::new();
+        for (operator, argument) in spec {
+            let cond = match operator.as_str() {
+                "$eq" => Cond::Eq(argument.clone()),
+                "$ne" => Cond::Ne(argument.clone()),
+                "$gt" => Cond::Compare(Ordering::Greater, false, argument.clone()),
+                "$gte" => Cond::Compare(Ordering::Greater, true, argument.clone()),
+                "$lt" => Cond::Compare(Ordering::Less, false, argument.clone()),
+                "$lte" => Cond::Compare(Ordering::Less, true, argument.clone()),
+                "$in" => Cond::In(parse_patterns(operator, argument)?),
+                "$nin" => Cond::Nin(parse_patterns(operator, argument)?),
+                "$exists" => Cond::Exists(truthy(argument)),
+                "$size" => Cond::Size(parse_size(argument)?),
+                "$regex" => Cond::Regex(parse_regex(argument, spec.get("$options"))?),
+                "$options" if spec.contains_key("$regex") => continue,
+                "$options" => return Err(bad_value("$options needs a $regex")),
+                "$not" => Cond::Not(parse_not(argument)?),
+                "$elemMatch" => match argument {
+                    Bson::Document(inner) => {
+                        Cond::ElemMatch(Box::new(ElementMatcher::for_elem_match(inner)?))
+                    }
+                    _ => return Err(bad_value("$elemMatch needs an Object")),
+                },
+                other if UNSUPPORTED.contains(&other) => return Err(unsupported(other)),
+                other => return Err(bad_value(format!("unknown operator: {other}"))),
+            };
+            conds.push(cond);
+        }
+        Ok(conds)
+    }
+
+    fn parse_patterns(operator: &str, argument: &Bson) -> CommandResult<Vec<Pattern>> {
+        let Bson::Array(items) = argument else {
+            return Err(bad_value(format!("{operator} needs an array")));
+        };
+        items
+            .iter()
+            .map(|item| match item {
+                Bson::RegularExpression(re) => Ok(Pattern::Regex(build_regex(
+                    re.pattern.as_str(),
+                    re.options.as_str(),
+                )?)),
+                other => Ok(Pattern::Value(other.clone())),
+            })
+            .collect()
+    }
+
+    fn parse_size(argument: &Bson) -> CommandResult<Option<usize>> {
+        let n = match argument {
+            Bson::Int32(i) => i64::from(*i),
+            Bson::Int64(i) => *i,
+            Bson::Double(d) if d.trunc() == *d => {
+                if d.is_finite() {
+                    // Integral and finite; out-of-range values saturate and match nothing.
+                    *d as i64
+                } else {
+                    -1
+                }
+            }
+            Bson::Double(_) => return Err(bad_value("$size must be a whole number")),
+            _ => return Err(bad_value("$size needs a number")),
+        };
+        Ok(usize::try_from(n).ok())
+    }
+
+    fn parse_regex(argument: &Bson, options: Option<&Bson>) -> CommandResult<Regex> {
+        let extra = match options {
+            Some(Bson::String(o)) => o.as_str(),
+            Some(_) => return Err(bad_value("$options has to be a string")),
+            None => "",
+        };
+        match argument {
+            Bson::String(pattern) => build_regex(pattern, extra),
+            Bson::RegularExpression(re) => {
+                let flags = if extra.is_empty() {
+                    re.options.as_str()
+                } else {
+                    extra
+                };
+                build_regex(re.pattern.as_str(), flags)
+            }
+            other => Err(bad_value(format!(
+                "$regex has to be a string, not {}",
+                type_name(other)
+            ))),
+        }
+    }
+
+    fn parse_not(argument: &Bson) -> CommandResult<Vec<Cond>> {
+        match argument {
+            Bson::Document(spec) if spec.is_empty() => Err(bad_value("$not cannot be empty")),
+            Bson::Document(spec) => parse_operators(spec),
+            Bson::RegularExpression(re) => Ok(vec![Cond::Regex(build_regex(
+                re.pattern.as_str(),
+                re.options.as_str(),
+            )?)]),
+            _ => Err(bad_value("$not needs a regex or a document")),
+        }
+    }
+
+    fn truthy(value: &Bson) -> bool {
+        match value {
+            Bson::Boolean(b) => *b,
+            Bson::Null | Bson::Undefined => false,
+            Bson::Int32(i) => *i != 0,
+            Bson::Int64(i) => *i != 0,
+            Bson::Double(d) => *d != 0.0,
+            _ => true,
+        }
+    }
+
+    /// The values at `path` in `doc`, through arrays of documents and array indexes.
+    fn collect_doc<'d>(doc: &'d Document, path: &[String], out: &mut Vec<&'d Bson>) {
+        let Some((first, rest)) = path.split_first() else {
+            return;
+        };
+        if let Some(value) = doc.get(first) {
+            collect(value, rest, out);
+        }
+    }
+
+    fn collect<'d>(value: &'d Bson, path: &[String], out: &mut Vec<&'d Bson>) {
+        let Some(part) = path.first() else {
+            out.push(value);
+            return;
+        };
+        match value {
+            Bson::Document(doc) => collect_doc(doc, path, out),
+            Bson::Array(items) => {
+                if let Some(item) = array_index(part).and_then(|i| items.get(i)) {
+                    collect(item, &path[1..], out);
+                }
+                for item in items {
+                    if let Bson::Document(doc) = item {
+                        collect_doc(doc, path, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The values a condition tests: each found value, and the elements of found arrays.
+    fn expanded<'f, 'd>(found: &'f [&'d Bson]) -> impl Iterator<Item = &'d Bson> + 'f {
+        found.iter().copied().flat_map(|v: &'d Bson| {
+            let elements: &'d [Bson] = match v {
+                Bson::Array(items) => items,
+                _ => &[],
+            };
+            std::iter::once(v).chain(elements)
+        })
+    }
+
+    fn equals(found: &[&Bson], target: &Bson) -> bool {
+        if matches!(target, Bson::Null) && found.is_empty() {
+            return true;
+        }
+        expanded(found).any(|v| values_equal(v, target))
+    }
+
+    fn regex_matches(found: &[&Bson], re: &Regex) -> bool {
+        expanded(found).any(|v| match v {
+            Bson::String(s) | Bson::Symbol(s) => re.is_match(s),
+            _ => false,
+        })
+    }
+
+    impl Cond {
+        fn matches(&self, found: &[&Bson]) -> bool {
+            match self {
+                Cond::Eq(target) => equals(found, target),
+                Cond::Ne(target) => !equals(found, target),
+                Cond::Compare(direction, or_equal, target) => {
+                    if *or_equal && matches!(target, Bson::Null) {
+                        return equals(found, target);
+                    }
+                    expanded(found).any(|v| {
+                        canonical_type(v) == canonical_type(target) && {
+                            let order = compare_values(v, target);
+                            order == *direction || (*or_equal && order == Ordering::Equal)
+                        }
+                    })
+                }
+                Cond::In(patterns) => patterns.iter().any(|p| p.matches(found)),
+                Cond::Nin(patterns) => !patterns.iter().any(|p| p.matches(found)),
+                Cond::Exists(wanted) => found.is_empty() != *wanted,
+                Cond::Regex(re) => regex_matches(found, re),
+                Cond::Not(conds) => !conds.iter().all(|c| c.matches(found)),
+                Cond::Size(size) => found
+                    .iter()
+                    .any(|v| matches!(v, Bson::Array(items) if Some(items.len()) == *size)),
+                Cond::ElemMatch(matcher) => found.iter().any(|v| match v {
+                    Bson::Array(items) => items.iter().any(|item| matcher.matches(item)),
+                    _ => false,
+                }),
+            }
+        }
+    }
+
+    impl Pattern {
+        fn matches(&self, found: &[&Bson]) -> bool {
+            match self {
+                Pattern::Value(target) => equals(found, target),
+                Pattern::Regex(re) => regex_matches(found, re),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::{Decimal128, doc};
+
+    use super::*;
+
+    fn options() -> ApplyOptions {
+        ApplyOptions {
+            is_insert: false,
+            now: DateTime::from_millis(1_700_000_000_123),
+        }
+    }
+
+    /// Applies `update` to `doc`; the document afterwards and whether it changed.
+    fn run(
+        doc: &Document,
+        update: Document,
+        opts: &ApplyOptions,
+    ) -> CommandResult<(Document, bool)> {
+        let parsed = Update::parse(&Bson::Document(update))?;
+        let mut target = doc.clone();
+        match parsed.apply(&mut target, opts) {
+            Ok(changed) => Ok((target, changed)),
+            Err(e) => {
+                assert_same(&target, doc);
+                Err(e)
+            }
+        }
+    }
+
+    fn applied(doc: Document, update: Document) -> Document {
+        match run(&doc, update.clone(), &options()) {
+            Ok((result, _)) => result,
+            Err(e) => panic!("{update} on {doc} failed: {e}"),
+        }
+    }
+
+    fn changed(doc: Document, update: Document) -> bool {
+        match run(&doc, update.clone(), &options()) {
+            Ok((_, changed)) => changed,
+            Err(e) => panic!("{update} on {doc} failed: {e}"),
+        }
+    }
+
+    fn error(doc: Document, update: Document) -> CommandError {
+        match run(&doc, update.clone(), &options()) {
+            Ok((result, _)) => panic!("{update} on {doc} gave {result}, expected an error"),
+            Err(e) => e,
+        }
+    }
+
+    fn parse_error(update: Document) -> CommandError {
+        match Update::parse(&Bson::Document(update.clone())) {
+            Ok(u) => panic!("{update} parsed as {u:?}"),
+            Err(e) => e,
+        }
+    }
+
+    /// Asserts two documents have the same fields, in the same order, with identical values.
+    fn assert_same(actual: &Document, expected: &Document) {
+        assert!(
+            documents_identical(actual, expected),
+            "\n  actual: {actual}\nexpected: {expected}"
+        );
+    }
+
+    fn keys(doc: &Document) -> Vec<&str> {
+        doc.keys().map(String::as_str).collect()
+    }
+
+    fn decimal(s: &str) -> Bson {
+        Bson::Decimal128(s.parse::<Decimal128>().expect("valid decimal"))
+    }
+
+    // --- parsing ---------------------------------------------------------------------------
+
+    #[test]
+    fn first_field_decides_between_operators_and_replacement() {
+        let parse = |d: Document| Update::parse(&Bson::Document(d)).expect("parses");
+        assert!(!parse(doc! {"$set": {"a": 1}}).is_replacement());
+        assert!(parse(doc! {"a": 1}).is_replacement());
+        assert!(parse(doc! {}).is_replacement());
+    }
+
+    #[test]
+    fn pipelines_and_other_types_are_refused() {
+        let e = Update::parse(&Bson::Array(vec![])).expect_err("pipeline");
+        assert!(e.is(ErrorCode::BadValue));
+        assert!(e.message.contains("pipeline"), "{e}");
+        let e = Update::parse(&Bson::Int32(1)).expect_err("int");
+        assert!(e.is(ErrorCode::FailedToParse));
+    }
+
+    #[test]
+    fn unknown_modifiers_are_failed_to_parse() {
+        let e = parse_error(doc! {"$foo": {"a": 1}});
+        assert!(e.is(ErrorCode::FailedToParse));
+        assert_eq!(
+            e.message,
+            "Unknown modifier: $foo. Expected a valid update modifier or pipeline-style update \
+             specified as an array"
+        );
+        let e = parse_error(doc! {"$set": {"a": 1}, "b": 2});
+        assert_eq!(
+            e.message,
+            "Unknown modifier: b. Expected a valid update modifier or pipeline-style update \
+             specified as an array"
+        );
+    }
+
+    #[test]
+    fn replacement_with_operator_fields_is_refused() {
+        let e = error(doc! {"_id": 1}, doc! {"b": 2, "$set": {"a": 1}});
+        assert!(e.is(ErrorCode::DollarPrefixedFieldName), "{e}");
+        assert!(
+            e.message
+                .starts_with("The dollar ($) prefixed field '$set' in '$set'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn operands_must_be_documents() {
+        let e = parse_error(doc! {"$set": 1});
+        assert!(e.is(ErrorCode::FailedToParse));
+        assert_eq!(
+            e.message,
+            "Modifiers operate on fields but we found type int instead. For example: {$mod: \
+             {<field>: ...}} not {$set: 1}"
+        );
+    }
+
+    #[test]
+    fn empty_operands_are_no_ops() {
+        let original = doc! {"_id": 1, "a": 1};
+        assert!(!changed(original.clone(), doc! {"$set": {}, "$unset": {}}));
+        assert_same(&applied(original.clone(), doc! {"$set": {}}), &original);
+    }
+
+    #[test]
+    fn overlapping_paths_conflict() {
+        let e = parse_error(doc! {"$set": {"a": 1}, "$inc": {"a": 1}});
+        assert!(e.is(ErrorCode::ConflictingUpdateOperators));
+        assert_eq!(
+            e.message,
+            "Updating the path 'a' would create a conflict at 'a'"
+        );
+        let e = parse_error(doc! {"$set": {"a": 1, "a.b": 2}});
+        assert_eq!(
+            e.message,
+            "Updating the path 'a.b' would create a conflict at 'a'"
+        );
+        let e = parse_error(doc! {"$set": {"a.b.c": 1}, "$unset": {"a.b": 1}});
+        assert_eq!(
+            e.message,
+            "Updating the path 'a.b' would create a conflict at 'a.b'"
+        );
+        let e = parse_error(doc! {"$rename": {"a": "b"}, "$set": {"b.c": 1}});
+        assert_eq!(
+            e.message,
+            "Updating the path 'b.c' would create a conflict at 'b'"
+        );
+        // Siblings and $setOnInsert paths are registered too.
+        Update::parse(&Bson::Document(doc! {"$set": {"a.b": 1, "a.c": 1}})).expect("siblings");
+        let e = parse_error(doc! {"$set": {"a": 1}, "$setOnInsert": {"a": 2}});
+        assert!(e.is(ErrorCode::ConflictingUpdateOperators));
+    }
+
+    #[test]
+    fn empty_paths_and_positional_operators_are_refused() {
+        let e = parse_error(doc! {"$set": {"": 1}});
+        assert!(e.is(ErrorCode::EmptyFieldName));
+        assert_eq!(e.message, "An empty update path is not valid.");
+        let e = parse_error(doc! {"$set": {"a..b": 1}});
+        assert_eq!(
+            e.message,
+            "The update path 'a..b' contains an empty field name, which is not allowed."
+        );
+        assert!(parse_error(doc! {"$set": {"a.$": 1}}).is(ErrorCode::BadValue));
+        let e = parse_error(doc! {"$set": {"a.$[x]": 1}});
+        assert_eq!(
+            e.message,
+            "No array filter found for identifier 'x' in path 'a.$[x]'"
+        );
+        assert!(parse_error(doc! {"$set": {"$[]": 1}}).is(ErrorCode::BadValue));
+    }
+
+    // --- $set and paths ----------------------------------------------------------------------
+
+    #[test]
+    fn set_replaces_and_adds_fields() {
+        let result = applied(doc! {"_id": 1, "a": 1}, doc! {"$set": {"a": 2, "b": "x"}});
+        assert_same(&result, &doc! {"_id": 1, "a": 2, "b": "x"});
+    }
+
+    #[test]
+    fn set_to_the_same_value_is_not_a_modification() {
+        assert!(!changed(doc! {"_id": 1, "a": 1}, doc! {"$set": {"a": 1}}));
+        assert!(!changed(
+            doc! {"_id": 1, "a": {"b": [1, 2]}},
+            doc! {"$set": {"a": {"b": [1, 2]}}}
+        ));
+        // A different type is a modification even when the values compare equal.
+        let result = applied(doc! {"_id": 1, "a": 1}, doc! {"$set": {"a": 1.0}});
+        assert_same(&result, &doc! {"_id": 1, "a": 1.0});
+        // So is a different field order.
+        assert!(changed(
+            doc! {"_id": 1, "a": {"x": 1, "y": 2}},
+            doc! {"$set": {"a": {"y": 2, "x": 1}}}
+        ));
+    }
+
+    #[test]
+    fn dotted_paths_create_sub_documents() {
+        let result = applied(doc! {"_id": 1}, doc! {"$set": {"a.b.c": 1}});
+        assert_same(&result, &doc! {"_id": 1, "a": {"b": {"c": 1}}});
+        let result = applied(doc! {"_id": 1, "a": {"x": 1}}, doc! {"$set": {"a.b": 2}});
+        assert_same(&result, &doc! {"_id": 1, "a": {"x": 1, "b": 2}});
+        // A numeric component below a missing field names a field, not an index.
+        let result = applied(doc! {"_id": 1}, doc! {"$set": {"a.0": 1}});
+        assert_same(&result, &doc! {"_id": 1, "a": {"0": 1}});
+    }
+
+    #[test]
+    fn numeric_components_index_arrays_and_pad_with_nulls() {
+        let result = applied(doc! {"a": [1, 2]}, doc! {"$set": {"a.1": 5}});
+        assert_same(&result, &doc! {"a": [1, 5]});
+        let result = applied(doc! {"a": [1]}, doc! {"$set": {"a.3": 4}});
+        assert_same(&result, &doc! {"a": [1, null, null, 4]});
+        let result = applied(
+            doc! {"a": [{"b": 1}]},
+            doc! {"$set": {"a.0.c": 2, "a.2.d": 3}},
+        );
+        assert_same(&result, &doc! {"a": [{"b": 1, "c": 2}, null, {"d": 3}]});
+        let e = error(doc! {"a": []}, doc! {"$set": {"a.1500001": 1}});
+        assert!(e.is(ErrorCode::CannotBackfillArray), "{e}");
+    }
+
+    #[test]
+    fn traversing_a_scalar_is_path_not_viable() {
+        let e = error(doc! {"_id": 1, "a": 1}, doc! {"$set": {"a.b": 1}});
+        assert!(e.is(ErrorCode::PathNotViable));
+        assert_eq!(e.message, "Cannot create field 'b' in element {a: 1}");
+        let e = error(doc! {"a": [1, 2]}, doc! {"$set": {"a.b": 1}});
+        assert_eq!(
+            e.message,
+            "Cannot create field 'b' in element {a: [ 1, 2 ]}"
+        );
+        let e = error(doc! {"a": {"b": "x"}}, doc! {"$inc": {"a.b.c": 1}});
+        assert_eq!(e.message, "Cannot create field 'c' in element {b: \"x\"}");
+    }
+
+    #[test]
+    fn new_fields_are_added_in_path_order() {
+        let result = applied(
+            doc! {"_id": 1},
+            doc! {"$set": {"b": 1, "a": 1}, "$inc": {"Z": 1}},
+        );
+        assert_eq!(keys(&result), ["_id", "Z", "a", "b"]);
+        let result = applied(doc! {}, doc! {"$set": {"x.10": 1, "x.9": 1, "x.a": 1}});
+        let x = result.get_document("x").expect("x");
+        assert_eq!(keys(x), ["9", "10", "a"]);
+    }
+
+    #[test]
+    fn all_positional_applies_to_every_element() {
+        let result = applied(doc! {"a": [1, 2, 3]}, doc! {"$inc": {"a.$[]": 10}});
+        assert_same(&result, &doc! {"a": [11, 12, 13]});
+        let result = applied(doc! {"a": [{"b": 1}, {}]}, doc! {"$set": {"a.$[].c": 0}});
+        assert_same(&result, &doc! {"a": [{"b": 1, "c": 0}, {"c": 0}]});
+        let e = error(doc! {"_id": 1}, doc! {"$set": {"a.$[]": 0}});
+        assert_eq!(
+            e.message,
+            "The path 'a' must exist in the document in order to apply array updates."
+        );
+        assert!(error(doc! {"a": 1}, doc! {"$set": {"a.$[]": 0}}).is(ErrorCode::BadValue));
+        let e = error(doc! {"a": [1, {}]}, doc! {"$set": {"a.$[].b": 0}});
+        assert!(e.is(ErrorCode::PathNotViable));
+    }
+
+    // --- $unset ------------------------------------------------------------------------------
+
+    #[test]
+    fn unset_removes_fields_and_nulls_array_elements() {
+        let result = applied(
+            doc! {"_id": 1, "a": 1, "b": {"c": 1, "d": 2}},
+            doc! {"$unset": {"a": "", "b.c": 1}},
+        );
+        assert_same(&result, &doc! {"_id": 1, "b": {"d": 2}});
+        let result = applied(doc! {"a": [1, 2]}, doc! {"$unset": {"a.0": 1}});
+        assert_same(&result, &doc! {"a": [null, 2]});
+    }
+
+    #[test]
+    fn unset_of_missing_or_unreachable_paths_is_a_no_op() {
+        assert!(!changed(doc! {"a": 1}, doc! {"$unset": {"b": 1, "a.c": 1}}));
+        assert!(!changed(
+            doc! {"a": [1]},
+            doc! {"$unset": {"a.x": 1, "a.5": 1}}
+        ));
+    }
+
+    // --- arithmetic --------------------------------------------------------------------------
+
+    #[test]
+    fn inc_promotes_types_as_mongod() {
+        let inc = |value: Bson, by: Bson| {
+            let result = applied(doc! {"a": value}, doc! {"$inc": {"a": by}});
+            result.get("a").cloned().expect("a")
+        };
+        assert_eq!(inc(Bson::Int32(1), Bson::Int32(2)), Bson::Int32(3));
+        assert_eq!(
+            inc(Bson::Int32(i32::MAX), Bson::Int32(1)),
+            Bson::Int64(i64::from(i32::MAX) + 1)
+        );
+        assert_eq!(
+            inc(Bson::Int32(i32::MIN), Bson::Int32(-1)),
+            Bson::Int64(i64::from(i32::MIN) - 1)
+        );
+        assert_eq!(inc(Bson::Int64(1), Bson::Int32(1)), Bson::Int64(2));
+        assert_eq!(inc(Bson::Int32(1), Bson::Int64(1)), Bson::Int64(2));
+        assert_eq!(inc(Bson::Int32(1), Bson::Double(0.5)), Bson::Double(1.5));
+        assert_eq!(inc(Bson::Double(1.5), Bson::Int64(1)), Bson::Double(2.5));
+        assert_eq!(inc(decimal("1.5"), Bson::Int32(1)), decimal("2.5"));
+    }
+
+    #[test]
+    fn inc_on_a_missing_field_sets_the_operand() {
+        let result = applied(doc! {"_id": 1}, doc! {"$inc": {"a": 5_i64, "b.c": 1.5}});
+        assert_same(&result, &doc! {"_id": 1, "a": 5_i64, "b": {"c": 1.5}});
+    }
+
+    #[test]
+    fn inc_by_zero_is_not_a_modification() {
+        assert!(!changed(doc! {"a": 5}, doc! {"$inc": {"a": 0}}));
+        // Promoting the type is.
+        assert!(changed(doc! {"a": 5}, doc! {"$inc": {"a": 0_i64}}));
+    }
+
+    #[test]
+    fn inc_overflowing_a_long_fails() {
+        let e = error(doc! {"_id": 1, "a": i64::MAX}, doc! {"$inc": {"a": 1}});
+        assert!(e.is(ErrorCode::BadValue));
+        assert_eq!(
+            e.message,
+            "Failed to apply $inc operations to current value ((NumberLong)9223372036854775807) \
+             for document {_id: 1}"
+        );
+        let e = error(doc! {"_id": "x", "a": 42}, doc! {"$mul": {"a": i64::MAX}});
+        assert_eq!(
+            e.message,
+            "Failed to apply $mul operations to current value ((NumberInt)42) for document {_id: \"x\"}"
+        );
+    }
+
+    #[test]
+    fn arithmetic_on_non_numbers_is_a_type_mismatch() {
+        let e = error(doc! {"_id": 1, "a": "x"}, doc! {"$inc": {"a": 1}});
+        assert!(e.is(ErrorCode::TypeMismatch));
+        assert_eq!(
+            e.message,
+            "Cannot apply $inc to a value of non-numeric type. {_id: 1} has the field 'a' of \
+             non-numeric type string"
+        );
+        let e = error(doc! {"a": null}, doc! {"$mul": {"a": 2}});
+        assert_eq!(
+            e.message,
+            "Cannot apply $mul to a value of non-numeric type. {no id} has the field 'a' of \
+             non-numeric type null"
+        );
+        let e = parse_error(doc! {"$inc": {"a": "1"}});
+        assert!(e.is(ErrorCode::TypeMismatch));
+        assert_eq!(
+            e.message,
+            "Cannot increment with non-numeric argument: {a: \"1\"}"
+        );
+        let e = parse_error(doc! {"$mul": {"a": null}});
+        assert_eq!(
+            e.message,
+            "Cannot multiply with non-numeric argument: {a: null}"
+        );
+    }
+
+    #[test]
+    fn mul_multiplies_and_sets_a_typed_zero_when_missing() {
+        let result = applied(doc! {"a": 3, "b": 2.5}, doc! {"$mul": {"a": 4, "b": 2}});
+        assert_same(&result, &doc! {"a": 12, "b": 5.0});
+        let result = applied(doc! {"a": 70000}, doc! {"$mul": {"a": 70000}});
+        assert_same(&result, &doc! {"a": 4_900_000_000_i64});
+        let result = applied(
+            doc! {},
+            doc! {"$mul": {"i": 5, "l": 5_i64, "d": 2.5, "m": decimal("1.5")}},
+        );
+        assert_same(
+            &result,
+            &doc! {"d": 0.0, "i": 0, "l": 0_i64, "m": decimal("0.0")},
+        );
+    }
+
+    #[test]
+    fn decimal_arithmetic_is_exact() {
+        let result = applied(
+            doc! {"a": decimal("0.1")},
+            doc! {"$inc": {"a": decimal("0.2")}},
+        );
+        assert_same(&result, &doc! {"a": decimal("0.3")});
+        let result = applied(
+            doc! {"a": decimal("1.10")},
+            doc! {"$mul": {"a": decimal("3")}},
+        );
+        assert_same(&result, &doc! {"a": decimal("3.30")});
+        let result = applied(doc! {"a": 10_i64}, doc! {"$inc": {"a": decimal("-0.5")}});
+        assert_same(&result, &doc! {"a": decimal("9.5")});
+        // A double is read with 15 significant digits, as mongod converts it.
+        let result = applied(doc! {"a": decimal("1")}, doc! {"$inc": {"a": 0.1}});
+        assert_same(&result, &doc! {"a": decimal("1.100000000000000")});
+    }
+
+    #[test]
+    fn bit_applies_and_or_xor() {
+        let result = applied(
+            doc! {"a": 0b1100, "b": 0b1100, "c": 0b1100_i64},
+            doc! {"$bit": {"a": {"and": 0b1010}, "b": {"or": 0b0011}, "c": {"xor": 0b1111}}},
+        );
+        assert_same(&result, &doc! {"a": 0b1000, "b": 0b1111, "c": 0b0011_i64});
+        let result = applied(doc! {}, doc! {"$bit": {"a": {"or": 5_i64}}});
+        assert_same(&result, &doc! {"a": 5_i64});
+        assert!(error(doc! {"a": 1.0}, doc! {"$bit": {"a": {"and": 1}}}).is(ErrorCode::BadValue));
+        assert!(parse_error(doc! {"$bit": {"a": {"and": 1.0}}}).is(ErrorCode::BadValue));
+        assert!(parse_error(doc! {"$bit": {"a": {"nand": 1}}}).is(ErrorCode::BadValue));
+    }
+
+    // --- $min, $max, $currentDate, $setOnInsert ----------------------------------------------
+
+    #[test]
+    fn min_and_max_compare_in_bson_order() {
+        let doc = doc! {"lo": 5, "hi": 5, "s": "b"};
+        let result = applied(
+            doc.clone(),
+            doc! {"$min": {"lo": 3, "hi": 9}, "$max": {"s": 1}},
+        );
+        assert_same(&result, &doc! {"lo": 3, "hi": 5, "s": "b"});
+        let result = applied(doc.clone(), doc! {"$max": {"hi": 9.5, "new": 1}});
+        assert_same(&result, &doc! {"lo": 5, "hi": 9.5, "s": "b", "new": 1});
+        // An equal value of another type does not replace the field.
+        assert!(!changed(doc, doc! {"$min": {"lo": 5.0}}));
+    }
+
+    #[test]
+    fn current_date_writes_now() {
+        let opts = options();
+        let (result, _) = run(
+            &doc! {"a": 1},
+            doc! {"$currentDate": {"a": true, "b": {"$type": "timestamp"}, "c": {"$type": "date"}}},
+            &opts,
+        )
+        .expect("applies");
+        let ts = Timestamp {
+            time: 1_700_000_000,
+            increment: 1,
+        };
+        assert_same(
+            &result,
+            &doc! {"a": opts.now, "b": Bson::Timestamp(ts), "c": opts.now},
+        );
+        assert!(parse_error(doc! {"$currentDate": {"a": 1}}).is(ErrorCode::BadValue));
+        assert!(parse_error(doc! {"$currentDate": {"a": {"$type": "x"}}}).is(ErrorCode::BadValue));
+        assert!(parse_error(doc! {"$currentDate": {"a": {"b": 1}}}).is(ErrorCode::BadValue));
+    }
+
+    #[test]
+    fn set_on_insert_applies_only_to_inserts() {
+        let update = doc! {"$set": {"a": 1}, "$setOnInsert": {"b": 2}};
+        let result = applied(doc! {"_id": 1}, update.clone());
+        assert_same(&result, &doc! {"_id": 1, "a": 1});
+        let insert = ApplyOptions {
+            is_insert: true,
+            ..options()
+        };
+        let (result, _) = run(&doc! {"_id": 1}, update, &insert).expect("applies");
+        assert_same(&result, &doc! {"_id": 1, "a": 1, "b": 2});
+    }
+
+    // --- $rename -----------------------------------------------------------------------------
+
+    #[test]
+    fn rename_moves_a_value() {
+        let result = applied(
+            doc! {"_id": 1, "a": 1, "b": 2},
+            doc! {"$rename": {"a": "c"}},
+        );
+        assert_same(&result, &doc! {"_id": 1, "b": 2, "c": 1});
+        let result = applied(
+            doc! {"a": {"b": 1, "x": 0}},
+            doc! {"$rename": {"a.b": "c.d"}},
+        );
+        assert_same(&result, &doc! {"a": {"x": 0}, "c": {"d": 1}});
+        // An existing destination is overwritten in place.
+        let result = applied(doc! {"a": 1, "b": 2, "c": 3}, doc! {"$rename": {"c": "a"}});
+        assert_same(&result, &doc! {"a": 3, "b": 2});
+        assert!(!changed(doc! {"a": 1}, doc! {"$rename": {"x": "y"}}));
+    }
+
+    #[test]
+    fn rename_refuses_bad_paths() {
+        let e = parse_error(doc! {"$rename": {"a": "a"}});
+        assert_eq!(
+            e.message,
+            "The source and target field for $rename must differ: a: \"a\""
+        );
+        let e = parse_error(doc! {"$rename": {"a": "a.b"}});
+        assert_eq!(
+            e.message,
+            "The source and target field for $rename must not be on the same path: a: \"a.b\""
+        );
+        let e = parse_error(doc! {"$rename": {"a": 1}});
+        assert_eq!(
+            e.message,
+            "The 'to' field for $rename must be a string: a: 1"
+        );
+        assert!(parse_error(doc! {"$rename": {"a.$[]": "b"}}).is(ErrorCode::BadValue));
+        let e = error(
+            doc! {"_id": 1, "a": [{"b": 1}]},
+            doc! {"$rename": {"a.0.b": "c"}},
+        );
+        assert!(e.is(ErrorCode::BadValue));
+        assert!(
+            e.message
+                .starts_with("The source field cannot be an array element"),
+            "{e}"
+        );
+        let e = error(
+            doc! {"_id": 1, "a": 1, "b": [{}]},
+            doc! {"$rename": {"a": "b.0.c"}},
+        );
+        assert!(
+            e.message
+                .starts_with("The destination field cannot be an array element"),
+            "{e}"
+        );
+        let e = error(doc! {"a": 1, "b": 5}, doc! {"$rename": {"a": "b.c"}});
+        assert!(e.is(ErrorCode::PathNotViable));
+    }
+
+    #[test]
+    fn rename_cannot_touch_the_id() {
+        let e = error(doc! {"_id": 1, "a": 2}, doc! {"$rename": {"_id": "b"}});
+        assert!(e.is(ErrorCode::ImmutableField));
+        let e = error(doc! {"_id": 1, "a": 2}, doc! {"$rename": {"a": "_id"}});
+        assert!(e.is(ErrorCode::ImmutableField));
+        assert_eq!(
+            e.message,
+            "Performing an update on the path '_id' would modify the immutable field '_id'"
+        );
+    }
+
+    // --- array operators ---------------------------------------------------------------------
+
+    #[test]
+    fn push_appends_and_creates_arrays() {
+        let result = applied(doc! {"a": [1]}, doc! {"$push": {"a": 2, "b": [3]}});
+        assert_same(&result, &doc! {"a": [1, 2], "b": [[3]]});
+        let e = error(doc! {"_id": 1, "a": 1}, doc! {"$push": {"a": 2}});
+        assert!(e.is(ErrorCode::BadValue));
+        assert_eq!(
+            e.message,
+            "The field 'a' must be an array but is of type int in document {_id: 1}"
+        );
+    }
+
+    #[test]
+    fn push_modifiers_position_sort_and_slice() {
+        let push = |each: Document| {
+            let result = applied(doc! {"a": [1, 2, 3]}, doc! {"$push": {"a": each}});
+            result.get("a").cloned().expect("a")
+        };
+        assert_eq!(
+            push(doc! {"$each": [8, 9]}),
+            Bson::from(vec![1, 2, 3, 8, 9])
+        );
+        assert_eq!(
+            push(doc! {"$each": [9], "$position": 0}),
+            Bson::from(vec![9, 1, 2, 3])
+        );
+        assert_eq!(
+            push(doc! {"$each": [9], "$position": -1}),
+            Bson::from(vec![1, 2, 9, 3])
+        );
+        assert_eq!(
+            push(doc! {"$each": [9], "$position": -10}),
+            Bson::from(vec![9, 1, 2, 3])
+        );
+        assert_eq!(
+            push(doc! {"$each": [9], "$position": 10}),
+            Bson::from(vec![1, 2, 3, 9])
+        );
+        assert_eq!(
+            push(doc! {"$each": [0], "$slice": 2}),
+            Bson::from(vec![1, 2])
+        );
+        assert_eq!(
+            push(doc! {"$each": [0], "$slice": -2}),
+            Bson::from(vec![3, 0])
+        );
+        assert_eq!(
+            push(doc! {"$each": [], "$slice": 0}),
+            Bson::from(Vec::<i32>::new())
+        );
+        assert_eq!(
+            push(doc! {"$each": [0, 5], "$sort": -1}),
+            Bson::from(vec![5, 3, 2, 1, 0])
+        );
+        assert_eq!(
+            push(doc! {"$each": [0], "$sort": 1, "$slice": -2}),
+            Bson::from(vec![2, 3])
+        );
+        // An object without $each is pushed as it is.
+        let result = applied(doc! {"a": []}, doc! {"$push": {"a": {"b": 1}}});
+        assert_same(&result, &doc! {"a": [{"b": 1}]});
+    }
+
+    #[test]
+    fn push_sorts_documents_by_fields() {
+        let result = applied(
+            doc! {"a": [{"s": 2, "n": "x"}, {"s": 1, "n": "y"}]},
+            doc! {"$push": {"a": {"$each": [{"s": 3, "n": "z"}, 7], "$sort": {"s": -1}}}},
+        );
+        assert_same(
+            &result,
+            &doc! {"a": [{"s": 3, "n": "z"}, {"s": 2, "n": "x"}, {"s": 1, "n": "y"}, 7]},
+        );
+    }
+
+    #[test]
+    fn push_refuses_bad_modifiers() {
+        let e = parse_error(doc! {"$push": {"a": {"$each": 1}}});
+        assert_eq!(
+            e.message,
+            "The argument to $each in $push must be an array but it was of type: int"
+        );
+        let e = parse_error(doc! {"$push": {"a": {"$each": [], "$foo": 1}}});
+        assert_eq!(e.message, "Unrecognized clause in $push: $foo");
+        let e = parse_error(doc! {"$push": {"a": {"$each": [], "$slice": 1.5}}});
+        assert_eq!(
+            e.message,
+            "The value for $slice must be an integer value but was given type: double"
+        );
+        let e = parse_error(doc! {"$push": {"a": {"$each": [], "$sort": 2}}});
+        assert_eq!(e.message, "The $sort element value must be either 1 or -1");
+        let e = parse_error(doc! {"$push": {"a": {"$each": [], "$position": "x"}}});
+        assert!(e.is(ErrorCode::BadValue));
+    }
+
+    #[test]
+    fn add_to_set_adds_missing_values_only() {
+        let result = applied(doc! {"a": [1, 2]}, doc! {"$addToSet": {"a": 2.0}});
+        assert_same(&result, &doc! {"a": [1, 2]});
+        let result = applied(
+            doc! {"a": [1]},
+            doc! {"$addToSet": {"a": {"$each": [1, 3, 3, {"x": 1}]}, "b": {"$each": [4, 4]}}},
+        );
+        assert_same(&result, &doc! {"a": [1, 3, {"x": 1}], "b": [4]});
+        let e = error(doc! {"a": 1}, doc! {"$addToSet": {"a": 2}});
+        assert_eq!(
+            e.message,
+            "Cannot apply $addToSet to non-array field. Field named 'a' has non-array type int"
+        );
+        assert!(parse_error(doc! {"$addToSet": {"a": {"$each": 1}}}).is(ErrorCode::TypeMismatch));
+    }
+
+    #[test]
+    fn pop_removes_the_first_or_last_element() {
+        let result = applied(
+            doc! {"a": [1, 2, 3], "b": [1, 2, 3]},
+            doc! {"$pop": {"a": 1, "b": -1}},
+        );
+        assert_same(&result, &doc! {"a": [1, 2], "b": [2, 3]});
+        assert!(!changed(doc! {"a": []}, doc! {"$pop": {"a": 1, "x": -1}}));
+        let e = error(doc! {"a": 1}, doc! {"$pop": {"a": 1}});
+        assert!(e.is(ErrorCode::TypeMismatch));
+        assert_eq!(
+            e.message,
+            "Path 'a' contains an element of non-array type 'int'"
+        );
+        let e = parse_error(doc! {"$pop": {"a": 2}});
+        assert_eq!(e.message, "$pop expects 1 or -1, found: 2");
+        let e = parse_error(doc! {"$pop": {"a": "x"}});
+        assert!(e.is(ErrorCode::FailedToParse));
+        assert_eq!(e.message, "Expected a number in: a: \"x\"");
+    }
+
+    #[test]
+    fn pull_removes_matching_elements() {
+        let pull = |array: Bson, condition: Bson| {
+            let result = applied(doc! {"a": array}, doc! {"$pull": {"a": condition}});
+            result.get("a").cloned().expect("a")
+        };
+        let numbers = Bson::from(vec![1, 5, 6, 7, 5]);
+        assert_eq!(
+            pull(numbers.clone(), Bson::Int32(5)),
+            Bson::from(vec![1, 6, 7])
+        );
+        assert_eq!(
+            pull(numbers.clone(), Bson::Double(5.0)),
+            Bson::from(vec![1, 6, 7])
+        );
+        assert_eq!(
+            pull(numbers.clone(), Bson::Document(doc! {"$gte": 6})),
+            Bson::from(vec![1, 5, 5])
+        );
+        assert_eq!(
+            pull(numbers, Bson::Document(doc! {"$in": [1, 7]})),
+            Bson::from(vec![5, 6, 5])
+        );
+        let words = Bson::from(vec!["apple", "banana", "avocado"]);
+        let regex = Bson::RegularExpression(bson::Regex {
+            pattern: "^a".try_into().expect("pattern"),
+            options: "".try_into().expect("options"),
+        });
+        assert_eq!(pull(words, regex), Bson::from(vec!["banana"]));
+        let docs = bson::bson!([{"b": 1, "c": 1}, {"b": 2}, 3, {"b": [1, 5]}]);
+        assert_eq!(
+            pull(docs.clone(), Bson::Document(doc! {"b": 1})),
+            bson::bson!([{"b": 2}, 3])
+        );
+        assert_eq!(
+            pull(
+                docs.clone(),
+                Bson::Document(doc! {"b": {"$gt": 1}, "c": {"$exists": false}})
+            ),
+            bson::bson!([{"b": 1, "c": 1}, 3])
+        );
+        // An empty condition matches every document element.
+        assert_eq!(pull(docs, Bson::Document(doc! {})), bson::bson!([3]));
+    }
+
+    #[test]
+    fn pull_errors_and_no_ops() {
+        assert!(!changed(doc! {"a": [1]}, doc! {"$pull": {"b": 1, "a": 2}}));
+        let e = error(doc! {"a": 1}, doc! {"$pull": {"a": 1}});
+        assert!(e.is(ErrorCode::BadValue));
+        assert_eq!(e.message, "Cannot apply $pull to a non-array value");
+        assert!(parse_error(doc! {"$pull": {"a": {"$foo": 1}}}).is(ErrorCode::BadValue));
+        assert!(parse_error(doc! {"$pull": {"a": {"$mod": [2, 0]}}}).is(ErrorCode::BadValue));
+    }
+
+    #[test]
+    fn pull_all_removes_every_listed_value() {
+        let result = applied(
+            doc! {"a": [1, 2, 3, 2, "x"]},
+            doc! {"$pullAll": {"a": [2, "x"]}},
+        );
+        assert_same(&result, &doc! {"a": [1, 3]});
+        let e = parse_error(doc! {"$pullAll": {"a": 1}});
+        assert_eq!(
+            e.message,
+            "$pullAll requires an array argument but was given a int"
+        );
+    }
+
+    // --- _id, storage rules, atomicity -------------------------------------------------------
+
+    #[test]
+    fn the_id_is_immutable() {
+        let e = error(doc! {"_id": 1, "a": 1}, doc! {"$set": {"_id": 2}});
+        assert!(e.is(ErrorCode::ImmutableField));
+        assert_eq!(
+            e.message,
+            "Performing an update on the path '_id' would modify the immutable field '_id'"
+        );
+        assert!(!changed(doc! {"_id": 1, "a": 1}, doc! {"$set": {"_id": 1}}));
+        assert!(error(doc! {"_id": 1}, doc! {"$unset": {"_id": 1}}).is(ErrorCode::ImmutableField));
+        assert!(
+            error(doc! {"_id": {"a": 1}}, doc! {"$inc": {"_id.a": 1}})
+                .is(ErrorCode::ImmutableField)
+        );
+        assert!(
+            error(doc! {"_id": {"a": 1}}, doc! {"$set": {"_id.b": 1}})
+                .is(ErrorCode::ImmutableField)
+        );
+        // A document without an _id (an upsert's seed) may get one.
+        let result = applied(doc! {"a": 1}, doc! {"$set": {"_id": 7}});
+        assert_same(&result, &doc! {"a": 1, "_id": 7});
+        let e = error(doc! {"a": 1}, doc! {"$set": {"_id": [1]}});
+        assert!(e.is(ErrorCode::InvalidIdField));
+        assert_eq!(e.message, "The '_id' value cannot be of type array");
+    }
+
+    #[test]
+    fn top_level_dollar_fields_are_refused() {
+        let e = error(doc! {"_id": 1}, doc! {"$set": {"$a": 1}});
+        assert!(e.is(ErrorCode::DollarPrefixedFieldName));
+        assert!(e.message.contains("'$a'"), "{e}");
+        // Nested ones are allowed (5.0+), and so are DBRefs.
+        applied(doc! {"_id": 1}, doc! {"$set": {"a.$b": 1}});
+        applied(
+            doc! {"_id": 1},
+            doc! {"_id": 1, "$ref": "c", "$id": 1, "$db": "d"},
+        );
+        // `$set` adds `$id` before `$ref` (path order), which is not a DBRef.
+        let e = error(doc! {"_id": 1}, doc! {"$set": {"$ref": "c", "$id": 1}});
+        assert!(e.is(ErrorCode::InvalidDBRef), "{e}");
+        let e = error(doc! {"_id": 1}, doc! {"_id": 1, "$ref": 1, "$id": 1});
+        assert!(e.is(ErrorCode::InvalidDBRef), "{e}");
+        // Pre-existing fields are not re-validated.
+        applied(doc! {"_id": 1, "$x": 1}, doc! {"$set": {"a": 1}});
+    }
+
+    #[test]
+    fn a_failed_update_leaves_the_document_unchanged() {
+        // `a` applies first (path order), then `b` fails.
+        let original = doc! {"_id": 1, "a": 1, "b": "x", "c": [1]};
+        let update = doc! {"$set": {"a": 5}, "$inc": {"b": 1}, "$push": {"c": 2}};
+        let parsed = Update::parse(&Bson::Document(update)).expect("parses");
+        let mut target = original.clone();
+        assert!(parsed.apply(&mut target, &options()).is_err());
+        assert_same(&target, &original);
+    }
+
+    // --- replacement -------------------------------------------------------------------------
+
+    #[test]
+    fn replacement_keeps_the_original_id_first() {
+        let result = applied(doc! {"_id": 1, "a": 1}, doc! {"b": 2});
+        assert_same(&result, &doc! {"_id": 1, "b": 2});
+        let result = applied(doc! {"a": 0, "_id": 1}, doc! {});
+        assert_same(&result, &doc! {"_id": 1});
+        let result = applied(doc! {"_id": 1, "a": 1}, doc! {"b": 2, "_id": 1});
+        assert_same(&result, &doc! {"b": 2, "_id": 1});
+        assert!(!changed(doc! {"_id": 1, "a": 1}, doc! {"_id": 1, "a": 1}));
+    }
+
+    #[test]
+    fn replacement_may_not_change_the_id() {
+        let e = error(doc! {"_id": 1, "a": 1}, doc! {"_id": 2});
+        assert!(e.is(ErrorCode::ImmutableField));
+        assert_eq!(
+            e.message,
+            "After applying the update, the (immutable) field '_id' was found to have been \
+             altered to _id: 2"
+        );
+        // An equal value of another numeric type is the same _id.
+        applied(doc! {"_id": 1, "a": 1}, doc! {"_id": 1.0});
+        // A new document may take any _id.
+        let result = applied(doc! {}, doc! {"_id": 3, "x": 1});
+        assert_same(&result, &doc! {"_id": 3, "x": 1});
+    }
+
+    // --- upsert seeds ------------------------------------------------------------------------
+
+    #[test]
+    fn upsert_seed_expands_dotted_paths() {
+        let one = Bson::Int32(1);
+        let five = Bson::Int32(5);
+        let two = Bson::String("x".into());
+        let seed = upsert_seed(&[("a.b", &one), ("_id", &five), ("a.c", &two)]).expect("seed");
+        assert_same(&seed, &doc! {"_id": 5, "a": {"b": 1, "c": "x"}});
+        assert_same(&upsert_seed(&[]).expect("seed"), &doc! {});
+    }
+
+    #[test]
+    fn upsert_seed_refuses_overlapping_paths() {
+        let one = Bson::Int32(1);
+        let e = upsert_seed(&[("a", &one), ("a.b", &one)]).expect_err("conflict");
+        assert!(e.is(ErrorCode::NotSingleValueField));
+        assert_eq!(
+            e.message,
+            "cannot infer query fields to set, both paths 'a.b' and 'a' are matched"
+        );
+        let e = upsert_seed(&[("a.b", &one), ("a", &one)]).expect_err("conflict");
+        assert!(e.is(ErrorCode::NotSingleValueField));
+        let e = upsert_seed(&[("a", &one), ("a", &one)]).expect_err("twice");
+        assert_eq!(
+            e.message,
+            "cannot infer query fields to set, path 'a' is matched twice"
+        );
+    }
+
+    // --- messages ----------------------------------------------------------------------------
+
+    #[test]
+    fn values_display_as_mongod_prints_them() {
+        let value = Bson::Document(doc! {"a": [1, "x", {"b": null}], "c": {}, "d": [], "e": 1.5});
+        assert_eq!(
+            display_value(&value),
+            "{ a: [ 1, \"x\", { b: null } ], c: {}, d: [], e: 1.5 }"
+        );
+    }
+
+    // --- properties --------------------------------------------------------------------------
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn leaf() -> impl Strategy<Value = Bson> {
+            prop_oneof![
+                any::<i32>().prop_map(Bson::Int32),
+                (-3i64..3).prop_map(Bson::Int64),
+                any::<i64>().prop_map(Bson::Int64),
+                (-100.0f64..100.0).prop_map(Bson::Double),
+                "[ab]{0,2}".prop_map(Bson::String),
+                any::<bool>().prop_map(Bson::Boolean),
+                Just(Bson::Null),
+            ]
+        }
+
+        fn key() -> impl Strategy<Value = String> {
+            prop::sample::select(vec!["a", "b", "c", "0", "1", "_id", "$x"]).prop_map(str::to_owned)
+        }
+
+        fn value() -> impl Strategy<Value = Bson> {
+            leaf().prop_recursive(3, 24, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Bson::Array),
+                    prop::collection::vec((key(), inner), 0..4)
+                        .prop_map(|fields| Bson::Document(fields.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn document() -> impl Strategy<Value = Document> {
+            prop::collection::vec((key(), value()), 0..5).prop_map(|f| f.into_iter().collect())
+        }
+
+        fn path() -> impl Strategy<Value = String> {
+            prop::collection::vec(
+                prop::sample::select(vec!["a", "b", "0", "1", "5", "$[]", "_id", "$x", ""]),
+                1..4,
+            )
+            .prop_map(|parts| parts.join("."))
+        }
+
+        fn operand() -> impl Strategy<Value = Bson> {
+            prop_oneof![
+                4 => value(),
+                1 => (prop::collection::vec(value(), 0..3), -3i32..3, -3i32..3, prop::bool::ANY)
+                    .prop_map(|(each, slice, position, sort)| {
+                        let mut spec = doc! {"$each": each, "$slice": slice, "$position": position};
+                        if sort {
+                            spec.insert("$sort", doc! {"a": -1});
+                        }
+                        Bson::Document(spec)
+                    }),
+                1 => prop::sample::select(vec!["a", "b.c", "0", "_id"])
+                    .prop_map(|s| Bson::String(s.to_owned())),
+                1 => (-2i32..3).prop_map(|n| Bson::Document(doc! {"$gte": n})),
+            ]
+        }
+
+        fn operator() -> impl Strategy<Value = String> {
+            prop::sample::select(vec![
+                "$set",
+                "$unset",
+                "$inc",
+                "$mul",
+                "$min",
+                "$max",
+                "$rename",
+                "$push",
+                "$pull",
+                "$pullAll",
+                "$addToSet",
+                "$pop",
+                "$setOnInsert",
+                "$currentDate",
+                "$bit",
+                "$foo",
+            ])
+            .prop_map(str::to_owned)
+        }
+
+        fn update_spec() -> impl Strategy<Value = Document> {
+            prop_oneof![
+                4 => prop::collection::vec(
+                    (operator(), prop::collection::vec((path(), operand()), 0..3)),
+                    1..3,
+                )
+                .prop_map(|ops| {
+                    ops.into_iter()
+                        .map(|(op, fields)| {
+                            let fields: Document = fields.into_iter().collect();
+                            (op, Bson::Document(fields))
+                        })
+                        .collect()
+                }),
+                1 => document(),
+            ]
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn set_then_unset_of_a_new_field_restores_the_document(
+                doc in document(),
+                v in value(),
+            ) {
+                let set = Update::parse(&Bson::Document(doc! {"$set": {"newField": v}}))
+                    .expect("parses");
+                let unset = Update::parse(&Bson::Document(doc! {"$unset": {"newField": 1}}))
+                    .expect("parses");
+                let mut target = doc.clone();
+                let opts = options();
+                // Documents with top-level `$x` fields are still valid targets.
+                prop_assert!(set.apply(&mut target, &opts).expect("set applies"));
+                prop_assert!(unset.apply(&mut target, &opts).expect("unset applies"));
+                prop_assert!(documents_identical(&target, &doc), "{} vs {}", target, doc);
+            }
+
+            #[test]
+            fn apply_never_panics_and_failures_change_nothing(
+                doc in document(),
+                spec in update_spec(),
+                is_insert in any::<bool>(),
+            ) {
+                if let Ok(update) = Update::parse(&Bson::Document(spec)) {
+                    let opts = ApplyOptions { is_insert, ..options() };
+                    let mut target = doc.clone();
+                    match update.apply(&mut target, &opts) {
+                        Ok(true) => {}
+                        Ok(false) | Err(_) => {
+                            prop_assert!(documents_identical(&target, &doc));
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

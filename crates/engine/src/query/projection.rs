@@ -9,10 +9,6 @@
 //! expressions are refused with `BadValue`. An empty projection returns the whole document.
 //! Output fields keep the document's order; `$elemMatch` fields come last, as in `mongod` 4.4+.
 
-// `CommandError` (168 bytes) is the crate's error type for every fallible call; shrinking it
-// (boxing) is a crate-wide decision, not this module's.
-#![allow(clippy::result_large_err)]
-
 use bson::{Bson, Document};
 
 use super::update::{ElementMatcher, type_name};

@@ -25,10 +25,6 @@
 //! a `double` operand makes a `double`, a `decimal` one a `decimal`. `Decimal128` sums and
 //! products are exact, rounded half-even to 34 digits; NaN and infinities go through `f64`.
 
-// `CommandError` (168 bytes) is the crate's error type for every fallible call; shrinking it
-// (boxing) is a crate-wide decision, not this module's.
-#![allow(clippy::result_large_err)]
-
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 

@@ -105,7 +105,8 @@ pub struct WriteConcernError {
 impl WriteConcernError {
     /// Whether the write concern timed out (`wtimeout`).
     pub fn is_timeout(&self) -> bool {
-        self.code == ErrorCode::WriteConcernTimeout.code() || self.details.get_bool("wtimeout").unwrap_or(false)
+        self.code == ErrorCode::WriteConcernTimeout.code()
+            || self.details.get_bool("wtimeout").unwrap_or(false)
     }
 }
 
@@ -173,7 +174,10 @@ impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ErrorKind::Command(e) => write!(f, "{} ({}): {}", e.code_name, e.code, e.message),
-            ErrorKind::Write { write_errors, write_concern_error } => {
+            ErrorKind::Write {
+                write_errors,
+                write_concern_error,
+            } => {
                 write!(f, "write failed")?;
                 for e in write_errors {
                     write!(f, "; statement {}: {} ({})", e.index, e.message, e.code)?;
@@ -183,13 +187,20 @@ impl fmt::Display for ErrorKind {
                 }
                 Ok(())
             }
-            ErrorKind::WriteConcern(e) => write!(f, "write concern error {}: {}", e.code, e.message),
+            ErrorKind::WriteConcern(e) => {
+                write!(f, "write concern error {}: {}", e.code, e.message)
+            }
             ErrorKind::Network { message } => write!(f, "network error: {message}"),
-            ErrorKind::CommitOutcomeUnknown => write!(f, "the outcome of the commit is unknown; committing again is safe"),
+            ErrorKind::CommitOutcomeUnknown => write!(
+                f,
+                "the outcome of the commit is unknown; committing again is safe"
+            ),
             ErrorKind::TransactionState { message } => write!(f, "{message}"),
             ErrorKind::InvalidArgument { message } => write!(f, "invalid argument: {message}"),
             ErrorKind::Serialization { message } => write!(f, "serialization error: {message}"),
-            ErrorKind::InvalidResponse { message } => write!(f, "invalid response from the server: {message}"),
+            ErrorKind::InvalidResponse { message } => {
+                write!(f, "invalid response from the server: {message}")
+            }
             ErrorKind::Timeout { message } => write!(f, "timed out: {message}"),
             ErrorKind::SwallowedError => write!(
                 f,
@@ -220,46 +231,72 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
 impl Error {
     /// An error of this kind, without labels.
     pub fn new(kind: ErrorKind) -> Error {
-        Error { kind: Box::new(kind), labels: Vec::new(), source: None }
+        Error {
+            kind: Box::new(kind),
+            labels: Vec::new(),
+            source: None,
+        }
     }
 
     pub(crate) fn transaction_state(message: impl Into<String>) -> Error {
-        Error::new(ErrorKind::TransactionState { message: message.into() })
+        Error::new(ErrorKind::TransactionState {
+            message: message.into(),
+        })
     }
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Error {
-        Error::new(ErrorKind::InvalidArgument { message: message.into() })
+        Error::new(ErrorKind::InvalidArgument {
+            message: message.into(),
+        })
     }
 
     pub(crate) fn invalid_response(message: impl Into<String>) -> Error {
-        Error::new(ErrorKind::InvalidResponse { message: message.into() })
+        Error::new(ErrorKind::InvalidResponse {
+            message: message.into(),
+        })
     }
 
     pub(crate) fn network(message: impl Into<String>) -> Error {
-        Error::new(ErrorKind::Network { message: message.into() })
+        Error::new(ErrorKind::Network {
+            message: message.into(),
+        })
     }
 
     pub(crate) fn serialization(message: impl fmt::Display) -> Error {
-        Error::new(ErrorKind::Serialization { message: message.to_string() })
+        Error::new(ErrorKind::Serialization {
+            message: message.to_string(),
+        })
     }
 
     /// A timeout that keeps `last` as its source and copies its labels.
     pub(crate) fn timeout(message: impl Into<String>, last: Error) -> Error {
         let labels = last.labels.clone();
-        Error { kind: Box::new(ErrorKind::Timeout { message: message.into() }), labels, source: Some(Box::new(last)) }
+        Error {
+            kind: Box::new(ErrorKind::Timeout {
+                message: message.into(),
+            }),
+            labels,
+            source: Some(Box::new(last)),
+        }
     }
 
     /// An error of `kind` wrapping `source`, with the source's labels.
     pub(crate) fn wrapping(kind: ErrorKind, source: Error) -> Error {
         let labels = source.labels.clone();
-        Error { kind: Box::new(kind), labels, source: Some(Box::new(source)) }
+        Error {
+            kind: Box::new(kind),
+            labels,
+            source: Some(Box::new(source)),
+        }
     }
 
     /// What went wrong.
@@ -305,9 +342,13 @@ impl Error {
     pub fn code(&self) -> Option<i32> {
         match &*self.kind {
             ErrorKind::Command(e) => Some(e.code),
-            ErrorKind::Write { write_errors, write_concern_error } => {
-                write_errors.first().map(|e| e.code).or(write_concern_error.as_ref().map(|e| e.code))
-            }
+            ErrorKind::Write {
+                write_errors,
+                write_concern_error,
+            } => write_errors
+                .first()
+                .map(|e| e.code)
+                .or(write_concern_error.as_ref().map(|e| e.code)),
             ErrorKind::WriteConcern(e) => Some(e.code),
             _ => self.source.as_ref().and_then(|s| s.code()),
         }
@@ -317,10 +358,15 @@ impl Error {
     pub fn code_name(&self) -> Option<&str> {
         match &*self.kind {
             ErrorKind::Command(e) => Some(&e.code_name),
-            ErrorKind::Write { write_errors, write_concern_error } => write_errors
+            ErrorKind::Write {
+                write_errors,
+                write_concern_error,
+            } => write_errors
                 .first()
                 .and_then(|e| e.code_name.as_deref())
-                .or(write_concern_error.as_ref().and_then(|e| e.code_name.as_deref())),
+                .or(write_concern_error
+                    .as_ref()
+                    .and_then(|e| e.code_name.as_deref())),
             ErrorKind::WriteConcern(e) => e.code_name.as_deref(),
             _ => self.source.as_ref().and_then(|s| s.code_name()),
         }
@@ -343,7 +389,10 @@ impl Error {
     pub fn write_concern_error(&self) -> Option<&WriteConcernError> {
         match &*self.kind {
             ErrorKind::WriteConcern(e) => Some(e),
-            ErrorKind::Write { write_concern_error, .. } => write_concern_error.as_ref(),
+            ErrorKind::Write {
+                write_concern_error,
+                ..
+            } => write_concern_error.as_ref(),
             _ => self.source.as_ref().and_then(|s| s.write_concern_error()),
         }
     }
@@ -357,7 +406,9 @@ impl Error {
     pub(crate) fn is_retryable_code(&self) -> bool {
         self.is_network_error()
             || self.code().is_some_and(ErrorCode::is_retriable)
-            || self.write_concern_error().is_some_and(|w| ErrorCode::is_retriable(w.code))
+            || self
+                .write_concern_error()
+                .is_some_and(|w| ErrorCode::is_retriable(w.code))
     }
 
     /// Whether this is `MaxTimeMSExpired`, as a command error or a write-concern error.
@@ -378,13 +429,26 @@ impl Error {
         };
         let kind = if !ok {
             ErrorKind::Command(CommandError {
-                code: reply.get("code").and_then(as_i32).unwrap_or(ErrorCode::UnknownError.code()),
-                code_name: reply.get_str("codeName").unwrap_or("UnknownError").to_owned(),
-                message: reply.get_str("errmsg").unwrap_or("the server reported an error without a message").to_owned(),
+                code: reply
+                    .get("code")
+                    .and_then(as_i32)
+                    .unwrap_or(ErrorCode::UnknownError.code()),
+                code_name: reply
+                    .get_str("codeName")
+                    .unwrap_or("UnknownError")
+                    .to_owned(),
+                message: reply
+                    .get_str("errmsg")
+                    .unwrap_or("the server reported an error without a message")
+                    .to_owned(),
             })
         } else {
             let write_errors: Vec<WriteError> = match reply.get("writeErrors") {
-                Some(Bson::Array(items)) => items.iter().filter_map(Bson::as_document).map(parse_write_error).collect(),
+                Some(Bson::Array(items)) => items
+                    .iter()
+                    .filter_map(Bson::as_document)
+                    .map(parse_write_error)
+                    .collect(),
                 _ => Vec::new(),
             };
             let write_concern_error = match reply.get("writeConcernError") {
@@ -394,7 +458,10 @@ impl Error {
             match (write_errors.is_empty(), write_concern_error) {
                 (true, None) => return None,
                 (true, Some(wce)) => ErrorKind::WriteConcern(wce),
-                (false, write_concern_error) => ErrorKind::Write { write_errors, write_concern_error },
+                (false, write_concern_error) => ErrorKind::Write {
+                    write_errors,
+                    write_concern_error,
+                },
             }
         };
         let mut error = Error::new(kind);
@@ -422,8 +489,15 @@ fn parse_write_error(doc: &Document) -> WriteError {
         details.remove(field);
     }
     WriteError {
-        index: doc.get("index").and_then(as_i32).and_then(|i| usize::try_from(i).ok()).unwrap_or(0),
-        code: doc.get("code").and_then(as_i32).unwrap_or(ErrorCode::UnknownError.code()),
+        index: doc
+            .get("index")
+            .and_then(as_i32)
+            .and_then(|i| usize::try_from(i).ok())
+            .unwrap_or(0),
+        code: doc
+            .get("code")
+            .and_then(as_i32)
+            .unwrap_or(ErrorCode::UnknownError.code()),
         code_name: doc.get_str("codeName").ok().map(str::to_owned),
         message: doc.get_str("errmsg").unwrap_or_default().to_owned(),
         details,
@@ -432,7 +506,10 @@ fn parse_write_error(doc: &Document) -> WriteError {
 
 fn parse_write_concern_error(doc: &Document) -> WriteConcernError {
     WriteConcernError {
-        code: doc.get("code").and_then(as_i32).unwrap_or(ErrorCode::UnknownError.code()),
+        code: doc
+            .get("code")
+            .and_then(as_i32)
+            .unwrap_or(ErrorCode::UnknownError.code()),
         code_name: doc.get_str("codeName").ok().map(str::to_owned),
         message: doc.get_str("errmsg").unwrap_or_default().to_owned(),
         details: doc.get_document("errInfo").cloned().unwrap_or_default(),
@@ -478,17 +555,28 @@ mod tests {
         let reply = doc! {"ok": 1.0, "n": 0, "writeErrors": [{"index": 0, "code": 11000, "errmsg": "E11000 duplicate key", "keyValue": {"_id": 1}}]};
         let error = Error::from_reply(&reply).expect("an error");
         assert_eq!(error.code(), Some(11000));
-        assert_eq!(error.write_errors()[0].details, doc! {"keyValue": {"_id": 1}});
+        assert_eq!(
+            error.write_errors()[0].details,
+            doc! {"keyValue": {"_id": 1}}
+        );
         assert!(error.to_string().contains("E11000"));
         let reply = doc! {"ok": 1.0, "writeConcernError": {"code": 64, "errmsg": "waiting for replication timed out", "errInfo": {"wtimeout": true}}};
         let error = Error::from_reply(&reply).expect("an error");
-        assert!(error.write_concern_error().is_some_and(WriteConcernError::is_timeout));
+        assert!(
+            error
+                .write_concern_error()
+                .is_some_and(WriteConcernError::is_timeout)
+        );
         assert!(Error::from_reply(&doc! {"ok": 1.0, "n": 1}).is_none());
     }
 
     #[test]
     fn a_timeout_keeps_the_last_error_and_its_labels() {
-        let mut last = Error::new(ErrorKind::Command(CommandError { code: 112, code_name: "WriteConflict".into(), message: "c".into() }));
+        let mut last = Error::new(ErrorKind::Command(CommandError {
+            code: 112,
+            code_name: "WriteConflict".into(),
+            message: "c".into(),
+        }));
         last.add_label(Label::TransientTransactionError);
         let timeout = Error::timeout("with_transaction ran out of time", last.clone());
         assert!(timeout.is_transient());

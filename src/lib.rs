@@ -1,6 +1,71 @@
 //! causeway: MongoDB logical sessions done right.
 //!
-//! This crate is at its beginning: today it re-exports the embedded engine,
-//! [`causeway_engine`], on which the client API is being built.
+//! Causally consistent reads (read your own writes, monotonic reads) and multi-document
+//! transactions behind one closure-scoped [`ClientSession::with_transaction`] that commits on
+//! `Ok`, aborts on `Err`, panic or cancellation, and retries on the labels that say a retry
+//! may succeed. [`Client::embedded`] runs it all on an in-process engine with zero set-up.
+//!
+//! # Quickstart
+//!
+//! ```
+//! # async fn example() -> causeway::Result<()> {
+//! use bson::{Document, doc};
+//! use causeway::Client;
+//!
+//! let client = Client::embedded();
+//! let shop = client.database("shop");
+//! let orders = shop.collection::<Document>("orders");
+//! let inventory = shop.collection::<Document>("inventory");
+//! inventory.insert_one(doc! {"sku": "abc123", "qty": 100}).await?;
+//!
+//! let mut session = client.start_session().await?;
+//! let (orders, inventory) = (&orders, &inventory);
+//! session
+//!     .with_transaction(move |txn| async move {
+//!         txn.collection(orders).insert_one(doc! {"sku": "abc123", "qty": 100}).await?;
+//!         txn.collection(inventory)
+//!             .update_one(doc! {"sku": "abc123", "qty": {"$gte": 100}}, doc! {"$inc": {"qty": -100}})
+//!             .await?;
+//!         Ok::<_, causeway::Error>(())
+//!     })
+//!     .await?;
+//! # Ok(())
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(example()).unwrap();
+//! ```
+//!
+//! # Behaviour
+//!
+//! - **Sessions** are causally consistent by default: a read in a session sees the session's
+//!   earlier writes and never an older state than an earlier read.
+//! - **Transactions** commit all their writes or none. Inside one, operations go through the
+//!   transaction handle ([`Txn::collection`]), so none runs outside it by a forgotten argument.
+//! - **Retries**: a single write outside a transaction is retried once on a retryable error
+//!   (retryable writes); a read likewise; `with_transaction` retries the whole transaction on
+//!   `TransientTransactionError` and the commit on `UnknownTransactionCommitResult`.
+//! - **Errors** are one type, [`Error`], with its server code, its labels and its kind.
 
+pub mod action;
+mod client;
+mod collection;
+mod cursor;
+mod database;
+pub mod errors;
+mod operation;
+pub mod options;
+pub mod results;
+mod session;
+mod transaction;
+mod transport;
+mod with_transaction;
+
+pub use bson;
 pub use causeway_engine as engine;
+pub use client::{Client, StartSession};
+pub use collection::Collection;
+pub use cursor::Cursor;
+pub use database::{CollectionOptions, Database};
+pub use errors::{Error, ErrorCode, ErrorKind, Label, Result};
+pub use session::{ClientSession, TransactionState, Txn};
+pub use transaction::{Transaction, TxnCollection};
+pub use with_transaction::{Attempt, AttemptPhase, RetryPolicy, WithTransaction, backoff_delay};

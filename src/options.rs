@@ -84,7 +84,15 @@ impl ReadPreference {
         let mut doc = doc! {"mode": self.mode()};
         if let Some(criteria) = self.criteria() {
             if !criteria.tag_sets.is_empty() {
-                doc.insert("tags", criteria.tag_sets.iter().cloned().map(Bson::Document).collect::<Vec<_>>());
+                doc.insert(
+                    "tags",
+                    criteria
+                        .tag_sets
+                        .iter()
+                        .cloned()
+                        .map(Bson::Document)
+                        .collect::<Vec<_>>(),
+                );
             }
             if let Some(staleness) = criteria.max_staleness {
                 doc.insert("maxStalenessSeconds", staleness.as_secs() as i64);
@@ -148,27 +156,37 @@ pub struct ReadConcern {
 impl ReadConcern {
     /// `local`.
     pub fn local() -> ReadConcern {
-        ReadConcern { level: ReadConcernLevel::Local }
+        ReadConcern {
+            level: ReadConcernLevel::Local,
+        }
     }
 
     /// `majority`.
     pub fn majority() -> ReadConcern {
-        ReadConcern { level: ReadConcernLevel::Majority }
+        ReadConcern {
+            level: ReadConcernLevel::Majority,
+        }
     }
 
     /// `snapshot`.
     pub fn snapshot() -> ReadConcern {
-        ReadConcern { level: ReadConcernLevel::Snapshot }
+        ReadConcern {
+            level: ReadConcernLevel::Snapshot,
+        }
     }
 
     /// `available`.
     pub fn available() -> ReadConcern {
-        ReadConcern { level: ReadConcernLevel::Available }
+        ReadConcern {
+            level: ReadConcernLevel::Available,
+        }
     }
 
     /// `linearizable`.
     pub fn linearizable() -> ReadConcern {
-        ReadConcern { level: ReadConcernLevel::Linearizable }
+        ReadConcern {
+            level: ReadConcernLevel::Linearizable,
+        }
     }
 }
 
@@ -199,12 +217,18 @@ pub struct WriteConcern {
 impl WriteConcern {
     /// `{w: "majority"}`.
     pub fn majority() -> WriteConcern {
-        WriteConcern { w: Some(Acknowledgment::Majority), ..WriteConcern::default() }
+        WriteConcern {
+            w: Some(Acknowledgment::Majority),
+            ..WriteConcern::default()
+        }
     }
 
     /// `{w: n}`.
     pub fn nodes(n: u32) -> WriteConcern {
-        WriteConcern { w: Some(Acknowledgment::Nodes(n)), ..WriteConcern::default() }
+        WriteConcern {
+            w: Some(Acknowledgment::Nodes(n)),
+            ..WriteConcern::default()
+        }
     }
 
     /// `{w: 0}`: the write is not acknowledged.
@@ -242,7 +266,10 @@ impl WriteConcern {
             doc.insert("j", j);
         }
         if let Some(timeout) = self.w_timeout {
-            doc.insert("wtimeout", i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX));
+            doc.insert(
+                "wtimeout",
+                i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+            );
         }
         (!doc.is_empty()).then_some(doc)
     }
@@ -266,9 +293,18 @@ impl TransactionOptions {
     /// Fills unset fields from `defaults`.
     pub(crate) fn or(&self, defaults: &TransactionOptions) -> TransactionOptions {
         TransactionOptions {
-            read_concern: self.read_concern.clone().or_else(|| defaults.read_concern.clone()),
-            write_concern: self.write_concern.clone().or_else(|| defaults.write_concern.clone()),
-            read_preference: self.read_preference.clone().or_else(|| defaults.read_preference.clone()),
+            read_concern: self
+                .read_concern
+                .clone()
+                .or_else(|| defaults.read_concern.clone()),
+            write_concern: self
+                .write_concern
+                .clone()
+                .or_else(|| defaults.write_concern.clone()),
+            read_preference: self
+                .read_preference
+                .clone()
+                .or_else(|| defaults.read_preference.clone()),
             max_commit_time: self.max_commit_time.or(defaults.max_commit_time),
         }
     }
@@ -324,7 +360,9 @@ mod tests {
     fn write_concern_documents() {
         assert_eq!(WriteConcern::default().to_document(), None);
         assert_eq!(
-            WriteConcern::majority().with_timeout(Duration::from_secs(10)).to_document(),
+            WriteConcern::majority()
+                .with_timeout(Duration::from_secs(10))
+                .to_document(),
             Some(doc! {"w": "majority", "wtimeout": 10_000_i64})
         );
         assert!(WriteConcern::unacknowledged().is_unacknowledged());
@@ -332,7 +370,10 @@ mod tests {
 
     #[test]
     fn transaction_options_inherit_unset_fields() {
-        let explicit = TransactionOptions { read_concern: Some(ReadConcern::snapshot()), ..Default::default() };
+        let explicit = TransactionOptions {
+            read_concern: Some(ReadConcern::snapshot()),
+            ..Default::default()
+        };
         let defaults = TransactionOptions {
             read_concern: Some(ReadConcern::local()),
             write_concern: Some(WriteConcern::majority()),
@@ -345,11 +386,17 @@ mod tests {
 
     #[test]
     fn read_preference_documents() {
-        assert_eq!(ReadPreference::Primary.to_document(), doc! {"mode": "primary"});
+        assert_eq!(
+            ReadPreference::Primary.to_document(),
+            doc! {"mode": "primary"}
+        );
         let pref = ReadPreference::Secondary(SelectionCriteria {
             tag_sets: vec![doc! {"dc": "east"}],
             max_staleness: Some(Duration::from_secs(90)),
         });
-        assert_eq!(pref.to_document(), doc! {"mode": "secondary", "tags": [{"dc": "east"}], "maxStalenessSeconds": 90_i64});
+        assert_eq!(
+            pref.to_document(),
+            doc! {"mode": "secondary", "tags": [{"dc": "east"}], "maxStalenessSeconds": 90_i64}
+        );
     }
 }

@@ -1,0 +1,231 @@
+//! How one operation flows: the session decorates the command, the transport runs it, the
+//! session absorbs the reply, errors get their labels, and retryable operations are retried
+//! once.
+
+use bson::Document;
+
+use crate::client::Client;
+use crate::errors::{Error, Label, Result};
+use crate::options::{ReadConcern, ReadPreference, SessionOptions, WriteConcern};
+use crate::session::{Prepared, SessionCore};
+
+/// What kind of command an operation sends, which decides the session fields it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpKind {
+    /// A read that takes a read concern (and is retried once on a retryable error).
+    Read,
+    /// A write that takes a write concern; `retryable` if it may carry a `txnNumber` (a
+    /// single-document write).
+    Write {
+        /// Whether the write can be retried.
+        retryable: bool,
+    },
+    /// A later batch of a cursor: session fields only.
+    GetMore,
+    /// A command run as given (`run_command`): session fields only.
+    Raw,
+}
+
+/// One command to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Operation {
+    /// The database.
+    pub db: String,
+    /// The command, without session fields.
+    pub command: Document,
+    /// Its kind.
+    pub kind: OpKind,
+    /// A read preference given for this very operation (`run_command`'s option).
+    pub explicit_read_preference: Option<ReadPreference>,
+    /// The read preference inherited from collection, database and client.
+    pub read_preference: Option<ReadPreference>,
+    /// The read concern inherited from collection, database and client (not used inside a
+    /// transaction).
+    pub read_concern: Option<ReadConcern>,
+    /// The write concern inherited from collection, database and client (not used inside a
+    /// transaction).
+    pub write_concern: Option<WriteConcern>,
+}
+
+impl Operation {
+    /// A command with no options.
+    pub fn new(db: impl Into<String>, command: Document, kind: OpKind) -> Operation {
+        Operation {
+            db: db.into(),
+            command,
+            kind,
+            explicit_read_preference: None,
+            read_preference: None,
+            read_concern: None,
+            write_concern: None,
+        }
+    }
+
+    /// Whether no reply is wanted (`w: 0`).
+    fn is_unacknowledged(&self) -> bool {
+        matches!(self.kind, OpKind::Write { .. })
+            && self
+                .write_concern
+                .as_ref()
+                .is_some_and(WriteConcern::is_unacknowledged)
+    }
+}
+
+impl Client {
+    /// Runs an operation in `session`, or in an implicit session of its own.
+    pub(crate) async fn execute(
+        &self,
+        op: Operation,
+        session: Option<&SessionCore>,
+    ) -> Result<Document> {
+        self.ensure_abort_worker();
+        match session {
+            Some(session) => self.execute_in(&op, session).await,
+            None if op.is_unacknowledged() => self.execute_unacknowledged(op).await,
+            None => {
+                let implicit = SessionCore::new(self.clone(), SessionOptions::default(), true);
+                let result = self.execute_in(&op, &implicit).await;
+                implicit.end();
+                result
+            }
+        }
+    }
+
+    /// An unacknowledged write carries no session, as the sessions specification requires.
+    async fn execute_unacknowledged(&self, op: Operation) -> Result<Document> {
+        let mut command = op.command;
+        if let Some(wc) = op
+            .write_concern
+            .as_ref()
+            .and_then(WriteConcern::to_document)
+        {
+            command.insert("writeConcern", wc);
+        }
+        if let Some(ct) = self.cluster_time() {
+            command.insert("$clusterTime", ct);
+        }
+        self.inner
+            .transport
+            .run(&op.db, command, op.read_preference.as_ref(), true)
+            .await
+    }
+
+    async fn execute_in(&self, op: &Operation, session: &SessionCore) -> Result<Document> {
+        let retry_writes = self.inner.options.retry_writes;
+        let first = self.attempt(op, session, true, retry_writes).await;
+        let (error, prepared) = match first {
+            Ok(reply) => return Ok(reply),
+            Err((error, None)) => return Err(error),
+            Err((error, Some(prepared))) => (error, prepared),
+        };
+        let retry = if prepared.retryable_write {
+            error.contains_label(&Label::RetryableWriteError)
+        } else {
+            op.kind == OpKind::Read
+                && !prepared.in_transaction
+                && self.inner.options.retry_reads
+                && error.is_retryable_code()
+        };
+        if !retry {
+            return Err(error);
+        }
+        tracing::debug!(error = %error, command = op.command.keys().next().map(String::as_str), "retrying once");
+        match self.attempt(op, session, false, retry_writes).await {
+            Ok(reply) => Ok(reply),
+            Err((second, _)) if second.contains_label(&Label::NoWritesPerformed) => Err(error),
+            Err((second, _)) => Err(second),
+        }
+    }
+
+    /// Sends the command once; an error comes with how the command was prepared (`None` if it
+    /// was refused before sending).
+    async fn attempt(
+        &self,
+        op: &Operation,
+        session: &SessionCore,
+        first: bool,
+        retry_writes: bool,
+    ) -> Result<Document, (Error, Option<Prepared>)> {
+        let (command, prepared) = session
+            .state
+            .lock()
+            .prepare(op, first, retry_writes)
+            .map_err(|e| (e, None))?;
+        let command = self.gossip_cluster_time(command, session);
+        let selection = if prepared.in_transaction {
+            None
+        } else {
+            op.read_preference.as_ref()
+        };
+        let result = self
+            .inner
+            .transport
+            .run(&op.db, command, selection, op.is_unacknowledged())
+            .await;
+        self.finish(session, &prepared, result)
+            .map_err(|e| (e, Some(prepared)))
+    }
+
+    /// Runs `commitTransaction` or `abortTransaction` for the session.
+    pub(crate) async fn run_transaction_end(
+        &self,
+        session: &SessionCore,
+        end: crate::session::End,
+    ) -> Result<()> {
+        self.ensure_abort_worker();
+        let (command, prepared) = session.state.lock().end_command(end)?;
+        let command = self.gossip_cluster_time(command, session);
+        let result = self
+            .inner
+            .transport
+            .run("admin", command, None, false)
+            .await;
+        self.finish(session, &prepared, result).map(|_| ())
+    }
+
+    /// Absorbs a reply into the session and the client and turns it into a result.
+    fn finish(
+        &self,
+        session: &SessionCore,
+        prepared: &Prepared,
+        result: Result<Document>,
+    ) -> Result<Document> {
+        let mut state = session.state.lock();
+        let outcome = match result {
+            Ok(reply) => {
+                state.absorb(&reply, prepared);
+                if let Ok(ct) = reply.get_document("$clusterTime") {
+                    self.advance_cluster_time(ct);
+                }
+                match Error::from_reply(&reply) {
+                    None => return Ok(reply),
+                    Some(error) => error,
+                }
+            }
+            Err(error) => error,
+        };
+        let mut error = outcome;
+        state.on_error(&mut error, prepared);
+        Err(error)
+    }
+
+    /// Adds the highest `$clusterTime` known to the client or the session.
+    fn gossip_cluster_time(&self, mut command: Document, session: &SessionCore) -> Document {
+        let session_time = session.state.lock().cluster_time.clone();
+        let client_time = self.inner.cluster_time.lock().clone();
+        let newest = match (session_time, client_time) {
+            (Some(a), Some(b)) => {
+                if a.get_timestamp("clusterTime").ok() >= b.get_timestamp("clusterTime").ok() {
+                    Some(a)
+                } else {
+                    Some(b)
+                }
+            }
+            (a, b) => a.or(b),
+        };
+        if let Some(ct) = newest {
+            command.insert("$clusterTime", ct);
+        }
+        command
+    }
+}

@@ -30,7 +30,8 @@ pub const MAX_WIRE_VERSION: i32 = 25;
 pub struct EngineOptions {
     /// Transactions open longer than this are aborted (`transactionLifetimeLimitSeconds`).
     pub transaction_lifetime: Duration,
-    /// How many recent oplog entries are kept for reading.
+    /// How many recent oplog entries are kept for [`Engine::oplog_after`] (default: none;
+    /// subscribers get every entry regardless).
     pub oplog_capacity: usize,
 }
 
@@ -38,7 +39,7 @@ impl Default for EngineOptions {
     fn default() -> EngineOptions {
         EngineOptions {
             transaction_lifetime: Duration::from_secs(60),
-            oplog_capacity: 4096,
+            oplog_capacity: 0,
         }
     }
 }
@@ -682,13 +683,16 @@ impl Engine {
             .keys()
             .next()
             .map_or(ts, |oldest| (*oldest).min(ts));
-        let ops = unit.commit(&mut state.catalog, ts, horizon)?;
+        let replicated = state.oplog.is_read();
+        let ops = unit.commit(&mut state.catalog, ts, horizon, replicated)?;
         state.last_committed = ts;
-        state.oplog.push(OplogEntry {
-            ts,
-            wall: Instant::now(),
-            ops,
-        });
+        if replicated {
+            state.oplog.push(OplogEntry {
+                ts,
+                wall: Instant::now(),
+                ops,
+            });
+        }
         Ok(Some(ts))
     }
 

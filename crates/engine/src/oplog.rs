@@ -89,6 +89,12 @@ impl Oplog {
         self.recent.push_back(entry);
     }
 
+    /// Whether anyone reads entries (subscribers, or retention for reading): if not, commits
+    /// need not build them.
+    pub fn is_read(&self) -> bool {
+        self.capacity > 0 || self.subscribers.iter().any(|s| !s.is_closed())
+    }
+
     /// A receiver of every entry appended from now on, in order.
     pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<Arc<OplogEntry>> {
         let (tx, rx) = mpsc::unbounded_channel();

@@ -10,9 +10,13 @@ use crate::clock::Ts;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::unit::WriteUnit;
 
-/// The identity of a session (`lsid`), as the bytes of its document.
+/// The identity of a session (`lsid`): its UUID, and the user id (`uid`) if the document has
+/// one.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SessionKey(Vec<u8>);
+pub struct SessionKey {
+    id: [u8; 16],
+    uid: Option<Vec<u8>>,
+}
 
 impl SessionKey {
     /// Validates an `lsid` document (`{id: UUID}`) and keys it.
@@ -23,8 +27,12 @@ impl SessionKey {
                 type_name(lsid)
             )));
         };
-        match doc.get("id") {
-            Some(Bson::Binary(b)) if b.subtype == BinarySubtype::Uuid && b.bytes.len() == 16 => {}
+        let id = match doc.get("id") {
+            Some(Bson::Binary(b)) if b.subtype == BinarySubtype::Uuid && b.bytes.len() == 16 => {
+                let mut id = [0; 16];
+                id.copy_from_slice(&b.bytes);
+                id
+            }
             Some(other) => {
                 return Err(CommandError::type_mismatch(format!(
                     "BSON field 'lsid.id' is the wrong type '{}', expected a UUID",
@@ -37,10 +45,18 @@ impl SessionKey {
                     "BSON field 'lsid.id' is missing but a required field",
                 ));
             }
-        }
-        doc.to_vec()
-            .map(SessionKey)
-            .map_err(|e| CommandError::bad_value(format!("invalid lsid: {e}")))
+        };
+        let uid = match doc.get("uid") {
+            None => None,
+            Some(Bson::Binary(b)) => Some(b.bytes.clone()),
+            Some(other) => {
+                return Err(CommandError::type_mismatch(format!(
+                    "BSON field 'lsid.uid' is the wrong type '{}', expected type 'binData'",
+                    type_name(other)
+                )));
+            }
+        };
+        Ok(SessionKey { id, uid })
     }
 }
 

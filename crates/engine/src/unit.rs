@@ -61,7 +61,9 @@ pub struct WriteUnit {
     pub id: TxnId,
     /// The committed state the unit reads.
     pub snapshot: Ts,
-    writes: BTreeMap<Namespace, CollectionWrites>,
+    /// Writes per collection; a unit touches few collections, so a list searched in place
+    /// avoids building keys for every lookup.
+    writes: Vec<(Namespace, CollectionWrites)>,
     catalog_ops: Vec<Op>,
 }
 
@@ -71,14 +73,14 @@ impl WriteUnit {
         WriteUnit {
             id,
             snapshot,
-            writes: BTreeMap::new(),
+            writes: Vec::new(),
             catalog_ops: Vec::new(),
         }
     }
 
     /// Whether the unit has written nothing.
     pub fn is_empty(&self) -> bool {
-        self.writes.is_empty() && self.catalog_ops.is_empty()
+        self.writes.iter().all(|(_, w)| w.docs.is_empty()) && self.catalog_ops.is_empty()
     }
 
     /// The collection as this unit sees it (committed, or created by this unit).
@@ -108,8 +110,10 @@ impl WriteUnit {
     }
 
     fn own_image(&self, db: &str, coll: &str, id: &[u8]) -> Option<Option<&[u8]>> {
-        let writes = self.writes.get(&(db.to_owned(), coll.to_owned()))?;
-        writes.docs.get(id).map(|image| image.as_deref())
+        self.writes_to(db, coll)?
+            .docs
+            .get(id)
+            .map(|image| image.as_deref())
     }
 
     /// Every document the unit sees in the collection, in `_id` order.
@@ -123,7 +127,7 @@ impl WriteUnit {
             .collection(catalog, db, coll)
             .into_iter()
             .flat_map(|c| c.scan(self.snapshot));
-        let Some(own) = self.writes.get(&(db.to_owned(), coll.to_owned())) else {
+        let Some(own) = self.writes_to(db, coll) else {
             return committed.map(|(id, doc)| (&id[..], doc)).collect();
         };
         let mut merged: BTreeMap<&'a [u8], &'a [u8]> =
@@ -137,10 +141,34 @@ impl WriteUnit {
         merged.into_iter().collect()
     }
 
+    fn writes_to(&self, db: &str, coll: &str) -> Option<&CollectionWrites> {
+        self.writes
+            .iter()
+            .find(|((d, c), _)| d == db && c == coll)
+            .map(|(_, w)| w)
+    }
+
+    fn writes_to_mut(&mut self, db: &str, coll: &str) -> &mut CollectionWrites {
+        let at = match self
+            .writes
+            .iter()
+            .position(|((d, c), _)| d == db && c == coll)
+        {
+            Some(at) => at,
+            None => {
+                self.writes.push((
+                    (db.to_owned(), coll.to_owned()),
+                    CollectionWrites::default(),
+                ));
+                self.writes.len() - 1
+            }
+        };
+        &mut self.writes[at].1
+    }
+
     /// The `_id` keys of the documents this unit itself wrote in the collection.
     pub fn own_ids(&self, db: &str, coll: &str) -> Vec<&[u8]> {
-        self.writes
-            .get(&(db.to_owned(), coll.to_owned()))
+        self.writes_to(db, coll)
             .map(|w| w.docs.keys().map(|k| &k[..]).collect())
             .unwrap_or_default()
     }
@@ -253,7 +281,6 @@ impl WriteUnit {
         id: &[u8],
         image: Option<(Box<[u8]>, &Document)>,
     ) -> StatementResult<()> {
-        let ns: Namespace = (db.to_owned(), coll.to_owned());
         let Some(collection) = catalog
             .collection_mut(db, coll)
             .filter(|c| c.visible_to(Some(self.id)))
@@ -271,13 +298,15 @@ impl WriteUnit {
         if collection.latest(id).is_some_and(|v| v.ts > self.snapshot) {
             return Err(write_conflict().into());
         }
-        let own = self.writes.entry(ns).or_default();
+        let unit = self.id;
+        let snapshot = self.snapshot;
+        let own = self.writes_to_mut(db, coll);
         let new_doc = image.as_ref().map(|(_, doc)| *doc);
         let new_unique = unique_keys_of(collection, new_doc)?;
         for (index_name, key) in &new_unique {
             let claim = UniqueClaim {
-                unit: self.id,
-                snapshot: self.snapshot,
+                unit,
+                snapshot,
                 id,
                 index_name,
                 key,
@@ -296,18 +325,25 @@ impl WriteUnit {
         own.unique_keys.retain(|_, owner| &owner[..] != id);
         for (index_name, key) in new_unique {
             if let Some(index) = collection.indexes.iter_mut().find(|i| i.name == index_name) {
-                index.mark_pending(Box::from(&key[..]), self.id);
+                index.mark_pending(Box::from(&key[..]), unit);
             }
             own.unique_keys.insert((index_name, key), Box::from(id));
         }
-        collection.mark_pending(Box::from(id), self.id);
+        collection.mark_pending(Box::from(id), unit);
         own.docs
             .insert(Box::from(id), image.map(|(bytes, _)| bytes));
         Ok(())
     }
 
-    /// Installs every write at `ts` and returns the oplog operations, catalog changes first.
-    pub fn commit(self, catalog: &mut Catalog, ts: Ts, horizon: Ts) -> CommandResult<Vec<Op>> {
+    /// Installs every write at `ts` and returns the oplog operations, catalog changes first
+    /// (document operations only if `record_documents`: nothing replicates otherwise).
+    pub fn commit(
+        self,
+        catalog: &mut Catalog,
+        ts: Ts,
+        horizon: Ts,
+        record_documents: bool,
+    ) -> CommandResult<Vec<Op>> {
         let mut ops = self.catalog_ops;
         for op in &ops {
             match op {
@@ -333,6 +369,10 @@ impl WriteUnit {
                 continue;
             };
             for (id, image) in writes.docs {
+                if !record_documents {
+                    collection.install(id, image, ts, horizon)?;
+                    continue;
+                }
                 ops.push(match &image {
                     Some(doc) => Op::Put {
                         db: db.clone(),
@@ -355,7 +395,7 @@ impl WriteUnit {
 
     /// Drops every write: releases the marks and removes what the unit created.
     pub fn abort(self, catalog: &mut Catalog) {
-        for (db, coll) in self.writes.keys() {
+        for ((db, coll), _) in &self.writes {
             if let Some(collection) = catalog.collection_mut(db, coll) {
                 collection.release(self.id);
             }

@@ -6,7 +6,7 @@ use bson::{Document, Uuid};
 
 use super::index::Index;
 use super::record::{Record, Version};
-use super::{Key, TxnId, decode};
+use super::{Key, TxnId};
 use crate::clock::Ts;
 use crate::error::CommandResult;
 
@@ -107,12 +107,9 @@ impl Collection {
         ts: Ts,
         horizon: Ts,
     ) -> CommandResult<()> {
-        if !self.indexes.is_empty()
-            && let Some(bytes) = &doc
-        {
-            let parsed = decode(bytes)?;
+        if let Some(bytes) = &doc {
             for index in &mut self.indexes {
-                for key in index.keys_of(&parsed)? {
+                for key in index.keys_of_stored(bytes)? {
                     index.insert_entry(key.into_boxed_slice(), id.clone());
                 }
             }
@@ -155,12 +152,12 @@ impl Collection {
             let mut live = BTreeSet::new();
             for version in kept {
                 if let Some(bytes) = &version.doc {
-                    live.extend(index.keys_of(&decode(bytes)?)?);
+                    live.extend(index.keys_of_stored(bytes)?);
                 }
             }
             for version in dropped {
                 if let Some(bytes) = &version.doc {
-                    for key in index.keys_of(&decode(bytes)?)? {
+                    for key in index.keys_of_stored(bytes)? {
                         if !live.contains(&key) {
                             index.remove_entry(key.into_boxed_slice(), id.clone());
                         }
@@ -176,7 +173,7 @@ impl Collection {
         for (id, record) in &self.records {
             for version in record.versions() {
                 if let Some(bytes) = &version.doc {
-                    for key in index.keys_of(&decode(bytes)?)? {
+                    for key in index.keys_of_stored(bytes)? {
                         index.insert_entry(key.into_boxed_slice(), id.clone());
                     }
                 }

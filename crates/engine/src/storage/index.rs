@@ -3,7 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Bound;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawBsonRef, RawDocument};
 
 use super::{Key, TxnId};
 use crate::compare::Number;
@@ -108,6 +108,26 @@ impl Index {
         keystring::index_keys(doc, &self.pattern)
     }
 
+    /// The keys of a stored document. Without decoding it when every field of the pattern
+    /// resolves to a single value through sub-documents (the common case); otherwise (arrays
+    /// on the way: several keys) through the full key generation.
+    pub fn keys_of_stored(&self, bytes: &[u8]) -> CommandResult<Vec<Vec<u8>>> {
+        let raw = RawDocument::from_bytes(bytes).map_err(|e| {
+            CommandError::new(
+                ErrorCode::InternalError,
+                format!("stored document is not valid BSON: {e}"),
+            )
+        })?;
+        let mut key = Vec::new();
+        for (path, direction) in &self.pattern {
+            match single_value(raw, path) {
+                Some(value) => keystring::encode_value(&value, *direction, &mut key),
+                None => return self.keys_of(&super::decode(bytes)?),
+            }
+        }
+        Ok(vec![key])
+    }
+
     /// The `_id` keys of documents with an entry starting with `prefix`: a whole key, or the
     /// encodings of the leading fields of a compound key (encodings are self-delimiting, so a
     /// prefix never matches part of a longer value).
@@ -160,6 +180,27 @@ impl Index {
     }
 }
 
+/// The one value at a dotted path of a stored document, `Null` if it is missing (or runs into
+/// a scalar), or `None` if the path meets an array (which may give several keys).
+fn single_value(doc: &RawDocument, path: &str) -> Option<Bson> {
+    let mut current = doc;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let value = match current.get(part) {
+            Ok(Some(value)) => value,
+            Ok(None) => return Some(Bson::Null),
+            Err(_) => return None,
+        };
+        match (value, parts.peek().is_some()) {
+            (RawBsonRef::Array(_), _) => return None,
+            (RawBsonRef::Document(sub), true) => current = sub,
+            (_, true) => return Some(Bson::Null),
+            (value, false) => return Bson::try_from(value).ok(),
+        }
+    }
+    Some(Bson::Null)
+}
+
 /// Parses `{a: 1, "b.c": -1}` into fields and directions.
 pub fn parse_key_pattern(key: &Document) -> CommandResult<Vec<(String, Direction)>> {
     if key.is_empty() {
@@ -203,4 +244,51 @@ pub fn default_name(pattern: &[(String, Direction)]) -> String {
         })
         .collect::<Vec<_>>()
         .join("_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::doc;
+    use proptest::prelude::*;
+
+    fn index(key: Document) -> Index {
+        Index::from_spec(&doc! {"key": key, "name": "i"}, None).expect("valid spec")
+    }
+
+    fn value() -> impl Strategy<Value = Bson> {
+        let leaf = prop_oneof![
+            any::<i32>().prop_map(Bson::Int32),
+            any::<f64>().prop_map(Bson::Double),
+            "[a-c]{0,3}".prop_map(Bson::String),
+            Just(Bson::Null),
+            any::<bool>().prop_map(Bson::Boolean),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Bson::Array),
+                proptest::collection::vec(("[a-c]", inner), 0..3)
+                    .prop_map(|fields| Bson::Document(fields.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn stored_keys_equal_decoded_keys(
+            fields in proptest::collection::vec(("[a-c]", value()), 0..4),
+            directions in proptest::collection::vec(any::<bool>(), 1..3),
+        ) {
+            let doc: Document = fields.into_iter().collect();
+            let paths = ["a", "b.c", "c.a.b"];
+            let key: Document = directions
+                .iter()
+                .enumerate()
+                .map(|(i, up)| (paths[i].to_owned(), Bson::Int32(if *up { 1 } else { -1 })))
+                .collect();
+            let index = index(key);
+            let bytes = doc.to_vec().expect("encodes");
+            prop_assert_eq!(index.keys_of_stored(&bytes).ok(), index.keys_of(&doc).ok());
+        }
+    }
 }

@@ -13,7 +13,7 @@ use crate::database::Database;
 use crate::errors::Result;
 use crate::options::{ClientOptions, SessionOptions, TransactionOptions};
 use crate::session::{ClientSession, DEFAULT_SESSION_TIMEOUT, SessionPool};
-use crate::transport::{Embedded, Transport};
+use crate::transport::{Dispatcher, Embedded, Transport};
 use crate::with_transaction::RetryPolicy;
 
 /// A handle to a deployment: cheap to clone, shared by every task.
@@ -39,7 +39,7 @@ pub struct Client {
 
 #[derive(Debug)]
 pub(crate) struct ClientInner {
-    pub transport: Transport,
+    pub transport: Arc<Dispatcher>,
     pub options: ClientOptions,
     pub pool: SessionPool,
     pub cluster_time: Mutex<Option<Document>>,
@@ -75,7 +75,10 @@ impl Client {
         let (sender, receiver) = mpsc::unbounded_channel();
         Client {
             inner: Arc::new(ClientInner {
-                transport,
+                transport: Arc::new(Dispatcher::new(
+                    transport,
+                    options.command_event_handler.clone(),
+                )),
                 options,
                 pool: SessionPool::new(DEFAULT_SESSION_TIMEOUT),
                 cluster_time: Mutex::new(None),

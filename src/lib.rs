@@ -51,6 +51,7 @@ mod collection;
 mod cursor;
 mod database;
 pub mod errors;
+pub mod events;
 mod operation;
 pub mod options;
 pub mod results;

@@ -337,6 +337,8 @@ pub struct ClientOptions {
     pub retry_reads: bool,
     /// The application name the client announces.
     pub app_name: Option<String>,
+    /// Receives an event for every command sent (see [`crate::events`]).
+    pub command_event_handler: Option<crate::events::EventHandler>,
 }
 
 impl Default for ClientOptions {
@@ -348,6 +350,7 @@ impl Default for ClientOptions {
             retry_writes: true,
             retry_reads: true,
             app_name: None,
+            command_event_handler: None,
         }
     }
 }

@@ -208,6 +208,29 @@ impl ClientSession {
     }
 }
 
+impl ClientSession {
+    /// Starts a transaction without a scoped handle — the transactions specification's
+    /// `startTransaction`: operations sent with `.session(&mut session)` run in it until
+    /// [`ClientSession::commit_transaction`] or [`ClientSession::abort_transaction`].
+    ///
+    /// Prefer [`ClientSession::start_transaction`] or [`ClientSession::with_transaction`]:
+    /// they cannot leave a transaction open by mistake.
+    pub fn begin_transaction(&mut self, options: TransactionOptions) -> Result<()> {
+        self.txn.begin(&options)
+    }
+
+    /// Commits the session's transaction (see [`ClientSession::begin_transaction`]). Calling
+    /// it again after a commit sends the commit again, with `w: "majority"`.
+    pub async fn commit_transaction(&mut self) -> Result<()> {
+        self.txn.commit_transaction().await
+    }
+
+    /// Aborts the session's transaction (see [`ClientSession::begin_transaction`]).
+    pub async fn abort_transaction(&mut self) -> Result<()> {
+        self.txn.abort_transaction().await
+    }
+}
+
 impl Txn {
     /// Starts a transaction on the session (state: starting); nothing is sent.
     pub(crate) fn begin(&self, options: &TransactionOptions) -> Result<()> {

@@ -25,6 +25,10 @@ impl Embedded {
         }
     }
 
+    pub fn server_for(&self, _selection: Option<&ReadPreference>) -> String {
+        self.engine.node_info().me
+    }
+
     pub async fn run(
         &self,
         db: &str,

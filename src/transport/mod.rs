@@ -3,11 +3,17 @@
 
 mod embedded;
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use bson::Document;
+use tokio::time::Instant;
 
 pub(crate) use embedded::Embedded;
 
-use crate::errors::Result;
+use crate::errors::{Error, ErrorKind, Result};
+use crate::events::{
+    CommandEvent, CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, EventHandler,
+};
 use crate::options::ReadPreference;
 
 /// The transport of a client.
@@ -30,5 +36,97 @@ impl Transport {
         match self {
             Transport::Embedded(e) => e.run(db, command, selection, unacknowledged).await,
         }
+    }
+}
+
+impl Transport {
+    /// The address of the member a command with this read preference goes to.
+    pub fn server_for(&self, selection: Option<&ReadPreference>) -> String {
+        match self {
+            Transport::Embedded(e) => e.server_for(selection),
+        }
+    }
+}
+
+/// Sends commands through the transport and reports each to command monitoring.
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    transport: Transport,
+    events: Option<EventHandler>,
+    next_request: AtomicI64,
+}
+
+impl Dispatcher {
+    pub fn new(transport: Transport, events: Option<EventHandler>) -> Dispatcher {
+        Dispatcher {
+            transport,
+            events,
+            next_request: AtomicI64::new(1),
+        }
+    }
+
+    /// Runs a command, emitting its started event and its succeeded or failed event.
+    pub async fn run(
+        &self,
+        db: &str,
+        command: Document,
+        selection: Option<&ReadPreference>,
+        unacknowledged: bool,
+    ) -> Result<Document> {
+        let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
+        let command_name = command.keys().next().cloned().unwrap_or_default();
+        let server = self.transport.server_for(selection);
+        tracing::debug!(target: "causeway::command", command_name, database = db, request_id, server, "command started");
+        if let Some(handler) = &self.events {
+            handler.emit(&CommandEvent::Started(CommandStartedEvent {
+                command: command.clone(),
+                command_name: command_name.clone(),
+                database: db.to_owned(),
+                request_id,
+                server: server.clone(),
+            }));
+        }
+        let start = Instant::now();
+        let result = self
+            .transport
+            .run(db, command, selection, unacknowledged)
+            .await;
+        let duration = start.elapsed();
+        let failure = match &result {
+            Ok(reply) => {
+                Error::from_reply(reply).filter(|e| matches!(e.kind(), ErrorKind::Command(_)))
+            }
+            Err(e) => Some(e.clone()),
+        };
+        match (&failure, &result) {
+            (Some(failure), _) => {
+                tracing::debug!(target: "causeway::command", command_name, request_id, ?duration, error = %failure, "command failed");
+                if let Some(handler) = &self.events {
+                    handler.emit(&CommandEvent::Failed(CommandFailedEvent {
+                        failure: failure.clone(),
+                        command_name,
+                        database: db.to_owned(),
+                        request_id,
+                        duration,
+                        server,
+                    }));
+                }
+            }
+            (None, Ok(reply)) => {
+                tracing::debug!(target: "causeway::command", command_name, request_id, ?duration, "command succeeded");
+                if let Some(handler) = &self.events {
+                    handler.emit(&CommandEvent::Succeeded(CommandSucceededEvent {
+                        reply: reply.clone(),
+                        command_name,
+                        database: db.to_owned(),
+                        request_id,
+                        duration,
+                        server,
+                    }));
+                }
+            }
+            (None, Err(_)) => {}
+        }
+        result
     }
 }

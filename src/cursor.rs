@@ -34,6 +34,9 @@ impl CursorSession<'_> {
     }
 }
 
+/// A batch of results and the cursor id after it (`0`: exhausted).
+type Batch = (VecDeque<Document>, i64);
+
 /// The results of a query, read with `futures_util::TryStreamExt` (`try_next`,
 /// `try_collect`) or any `Stream` combinator.
 ///
@@ -61,7 +64,7 @@ pub struct Cursor<'a, T> {
     batch_size: Option<i64>,
     selection: Option<ReadPreference>,
     buffer: VecDeque<Document>,
-    pending: Option<BoxFuture<'a, Result<(VecDeque<Document>, i64)>>>,
+    pending: Option<BoxFuture<'a, Result<Batch>>>,
     _results: PhantomData<fn() -> T>,
 }
 
@@ -121,7 +124,7 @@ impl<'a, T> Cursor<'a, T> {
         self.id != 0
     }
 
-    fn get_more(&self) -> BoxFuture<'a, Result<(VecDeque<Document>, i64)>> {
+    fn get_more(&self) -> BoxFuture<'a, Result<Batch>> {
         let mut command = doc! {"getMore": self.id, "collection": self.collection.clone()};
         if let Some(size) = self.batch_size {
             command.insert("batchSize", size);

@@ -62,7 +62,7 @@ impl Operation {
     }
 
     /// Whether no reply is wanted (`w: 0`).
-    fn is_unacknowledged(&self) -> bool {
+    pub(crate) fn is_unacknowledged(&self) -> bool {
         matches!(self.kind, OpKind::Write { .. })
             && self
                 .write_concern

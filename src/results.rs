@@ -39,3 +39,11 @@ pub struct DeleteResult {
     /// How many documents were deleted.
     pub deleted_count: u64,
 }
+
+/// The result of `create_index`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CreateIndexResult {
+    /// The name of the index.
+    pub index_name: String,
+}

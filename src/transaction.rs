@@ -5,7 +5,11 @@ use std::ops::Deref;
 use bson::Document;
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::action::{Find, FindOne, InsertMany, InsertOne, RunCommand};
+use crate::action::{
+    Aggregate, CountDocuments, CreateIndex, Delete, Distinct, Find, FindOne, FindOneAndDelete,
+    FindOneAndReplace, FindOneAndUpdate, IndexModel, InsertMany, InsertOne, ReplaceOne, RunCommand,
+    Update, UpdateModifications,
+};
 use crate::collection::Collection;
 use crate::database::Database;
 use crate::errors::Result;
@@ -106,6 +110,10 @@ impl Txn {
 
 /// A collection seen through a transaction: the same operations as [`Collection`], each run
 /// in the transaction. There is no session argument to forget.
+///
+/// [`Collection::estimated_document_count`] and [`Collection::drop`] are missing: the server
+/// refuses `count` and `drop` inside a transaction ([`Collection::count_documents`] counts
+/// in one).
 #[derive(Debug)]
 pub struct TxnCollection<'t, T> {
     txn: &'t Txn,
@@ -141,5 +149,102 @@ where
     /// [`Collection::find_one`] in the transaction.
     pub fn find_one(&self, filter: Document) -> FindOne<'t, T> {
         self.collection.find_one(filter).in_transaction(self.txn)
+    }
+
+    /// [`Collection::update_one`] in the transaction.
+    pub fn update_one(
+        &self,
+        filter: Document,
+        update: impl Into<UpdateModifications>,
+    ) -> Update<'t> {
+        self.collection
+            .update_one(filter, update)
+            .in_transaction(self.txn)
+    }
+
+    /// [`Collection::update_many`] in the transaction.
+    pub fn update_many(
+        &self,
+        filter: Document,
+        update: impl Into<UpdateModifications>,
+    ) -> Update<'t> {
+        self.collection
+            .update_many(filter, update)
+            .in_transaction(self.txn)
+    }
+
+    /// [`Collection::replace_one`] in the transaction.
+    pub fn replace_one(
+        &self,
+        filter: Document,
+        replacement: impl std::borrow::Borrow<T>,
+    ) -> ReplaceOne<'t> {
+        self.collection
+            .replace_one(filter, replacement)
+            .in_transaction(self.txn)
+    }
+
+    /// [`Collection::delete_one`] in the transaction.
+    pub fn delete_one(&self, filter: Document) -> Delete<'t> {
+        self.collection.delete_one(filter).in_transaction(self.txn)
+    }
+
+    /// [`Collection::delete_many`] in the transaction.
+    pub fn delete_many(&self, filter: Document) -> Delete<'t> {
+        self.collection.delete_many(filter).in_transaction(self.txn)
+    }
+
+    /// [`Collection::find_one_and_update`] in the transaction.
+    pub fn find_one_and_update(
+        &self,
+        filter: Document,
+        update: impl Into<UpdateModifications>,
+    ) -> FindOneAndUpdate<'t, T> {
+        self.collection
+            .find_one_and_update(filter, update)
+            .in_transaction(self.txn)
+    }
+
+    /// [`Collection::find_one_and_replace`] in the transaction.
+    pub fn find_one_and_replace(
+        &self,
+        filter: Document,
+        replacement: impl std::borrow::Borrow<T>,
+    ) -> FindOneAndReplace<'t, T> {
+        self.collection
+            .find_one_and_replace(filter, replacement)
+            .in_transaction(self.txn)
+    }
+
+    /// [`Collection::find_one_and_delete`] in the transaction.
+    pub fn find_one_and_delete(&self, filter: Document) -> FindOneAndDelete<'t, T> {
+        self.collection
+            .find_one_and_delete(filter)
+            .in_transaction(self.txn)
+    }
+
+    /// [`Collection::aggregate`] in the transaction.
+    pub fn aggregate(&self, pipeline: impl IntoIterator<Item = Document>) -> Aggregate<'t> {
+        self.collection.aggregate(pipeline).in_transaction(self.txn)
+    }
+
+    /// [`Collection::count_documents`] in the transaction.
+    pub fn count_documents(&self, filter: Document) -> CountDocuments<'t> {
+        self.collection
+            .count_documents(filter)
+            .in_transaction(self.txn)
+    }
+
+    /// [`Collection::distinct`] in the transaction.
+    pub fn distinct(&self, field_name: &str, filter: Document) -> Distinct<'t> {
+        self.collection
+            .distinct(field_name, filter)
+            .in_transaction(self.txn)
+    }
+
+    /// [`Collection::create_index`] in the transaction (only on a collection the transaction
+    /// creates, as the server requires).
+    pub fn create_index(&self, model: IndexModel) -> CreateIndex<'t> {
+        self.collection.create_index(model).in_transaction(self.txn)
     }
 }

@@ -70,8 +70,11 @@ pub struct RetryPolicy {
     time_limit: Duration,
     max_attempts: Option<u32>,
     jitter: Arc<dyn Fn() -> f64 + Send + Sync>,
-    on_attempt: Option<Arc<dyn Fn(&Attempt) + Send + Sync>>,
+    on_attempt: Option<AttemptHook>,
 }
+
+/// The hook [`RetryPolicy::on_attempt`] installs.
+type AttemptHook = Arc<dyn Fn(&Attempt) + Send + Sync>;
 
 impl fmt::Debug for RetryPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -6,7 +6,10 @@ use std::time::Duration;
 use bson::{Bson, Document, doc};
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::{Binding, BoxFuture, from_document, session_methods};
+use super::{
+    Binding, BoxFuture, ReadOptions, from_document, read_methods, run_cursor_command,
+    session_methods,
+};
 use crate::collection::Collection;
 use crate::cursor::Cursor;
 use crate::errors::Result;
@@ -31,13 +34,6 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
             find: self.find(filter),
         }
     }
-}
-
-/// Read options a single operation may override.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct ReadOptions {
-    pub read_preference: Option<ReadPreference>,
-    pub read_concern: Option<ReadConcern>,
 }
 
 /// Finds documents. Await it for a [`Cursor`].
@@ -100,17 +96,7 @@ impl<'a, T> Find<'a, T> {
         self
     }
 
-    /// The read preference of this read (outside transactions).
-    pub fn read_preference(mut self, read_preference: ReadPreference) -> Self {
-        self.read.read_preference = Some(read_preference);
-        self
-    }
-
-    /// The read concern of this read (outside transactions).
-    pub fn read_concern(mut self, read_concern: ReadConcern) -> Self {
-        self.read.read_concern = Some(read_concern);
-        self
-    }
+    read_methods!();
 }
 
 impl<'a, T: DeserializeOwned + Send + Sync + 'a> IntoFuture for Find<'a, T> {
@@ -124,36 +110,8 @@ impl<'a, T: DeserializeOwned + Send + Sync + 'a> IntoFuture for Find<'a, T> {
             let mut command = doc! {"find": inner.name.clone(), "filter": self.filter};
             command.extend(self.options);
             let mut op = inner.read_op(command);
-            op.read_preference = self.read.read_preference.or(op.read_preference);
-            op.read_concern = self.read.read_concern.or(op.read_concern);
-            let selection = op.read_preference.clone();
-            match self.session.0 {
-                Some(session) => {
-                    let reply = inner.client.execute(op, Some(session)).await?;
-                    Cursor::from_reply(
-                        inner.client.clone(),
-                        crate::cursor::CursorSession::Borrowed(session),
-                        &reply,
-                        batch_size,
-                        selection,
-                    )
-                }
-                None => {
-                    let session = std::sync::Arc::new(crate::session::SessionCore::new(
-                        inner.client.clone(),
-                        crate::options::SessionOptions::default(),
-                        true,
-                    ));
-                    let reply = inner.client.execute(op, Some(&session)).await?;
-                    Cursor::from_reply(
-                        inner.client.clone(),
-                        crate::cursor::CursorSession::Owned(session),
-                        &reply,
-                        batch_size,
-                        selection,
-                    )
-                }
-            }
+            self.read.apply(&mut op);
+            run_cursor_command(&inner.client, op, self.session, batch_size).await
         })
     }
 }
@@ -220,8 +178,7 @@ impl<'a, T: DeserializeOwned + Send + Sync + 'a> IntoFuture for FindOne<'a, T> {
             let mut command = doc! {"find": inner.name.clone(), "filter": find.filter};
             command.extend(find.options);
             let mut op = inner.read_op(command);
-            op.read_preference = find.read.read_preference.or(op.read_preference);
-            op.read_concern = find.read.read_concern.or(op.read_concern);
+            find.read.apply(&mut op);
             let reply = inner.client.execute(op, find.session.0).await?;
             let first = reply
                 .get_document("cursor")

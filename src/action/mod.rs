@@ -2,23 +2,37 @@
 //! that takes options, optionally a session, and runs when awaited (`IntoFuture`), in the
 //! idiom of the official Rust driver.
 
+mod aggregate;
 mod command;
+mod delete;
 mod find;
+mod find_and_modify;
+mod index;
 mod insert;
+mod update;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
-use bson::Document;
+use bson::{Bson, Document, doc};
 use serde::{Serialize, de::DeserializeOwned};
 
+pub use aggregate::{Aggregate, CountDocuments, Distinct, EstimatedDocumentCount};
 pub use command::{ListCollectionNames, RunCommand};
+pub use delete::Delete;
 pub use find::{Find, FindOne};
+pub use find_and_modify::{FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate, ReturnDocument};
+pub use index::{CreateIndex, DropCollection, IndexModel, IndexOptions};
 pub use insert::{InsertMany, InsertOne};
+pub use update::{ReplaceOne, Update, UpdateModifications};
 
+use crate::client::Client;
 use crate::collection::CollectionInner;
+use crate::cursor::{Cursor, CursorSession};
 use crate::errors::{Error, Result};
 use crate::operation::{OpKind, Operation};
+use crate::options::{ReadConcern, ReadPreference, SessionOptions};
 use crate::session::{ClientSession, SessionCore, Txn};
 
 /// The future an awaited builder runs.
@@ -48,6 +62,70 @@ pub(crate) fn from_document<T: DeserializeOwned>(doc: Document) -> Result<T> {
     bson::deserialize_from_document(doc).map_err(Error::serialization)
 }
 
+/// A count the server reports in `field` of a reply, as a non-negative integer.
+pub(crate) fn reply_count(reply: &Document, field: &str) -> Result<u64> {
+    let count = match reply.get(field) {
+        Some(Bson::Int32(n)) => u64::try_from(*n).ok(),
+        Some(Bson::Int64(n)) => u64::try_from(*n).ok(),
+        Some(Bson::Double(n)) if *n >= 0.0 && n.fract() == 0.0 && *n < 1.8e19 => Some(*n as u64),
+        _ => None,
+    };
+    count.ok_or_else(|| Error::invalid_response(format!("a reply without a count in `{field}`")))
+}
+
+/// Read options a single operation may override.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReadOptions {
+    pub read_preference: Option<ReadPreference>,
+    pub read_concern: Option<ReadConcern>,
+}
+
+impl ReadOptions {
+    /// Overrides the inherited options of `op` with those set on the operation.
+    pub fn apply(self, op: &mut Operation) {
+        if let Some(read_preference) = self.read_preference {
+            op.read_preference = Some(read_preference);
+        }
+        if let Some(read_concern) = self.read_concern {
+            op.read_concern = Some(read_concern);
+        }
+    }
+}
+
+/// Runs a command that answers with a cursor, in the caller's session or, without one, in an
+/// implicit session the cursor keeps until it is exhausted or dropped.
+pub(crate) async fn run_cursor_command<'a, T>(
+    client: &Client,
+    op: Operation,
+    session: Binding<'a>,
+    batch_size: Option<i64>,
+) -> Result<Cursor<'a, T>> {
+    let selection = op.read_preference.clone();
+    // An unacknowledged write (`$out` with `w: 0`) gets no reply: its cursor is empty.
+    let unacknowledged = op.is_unacknowledged();
+    let (reply, session) = match session.0 {
+        Some(session) => (
+            client.execute(op, Some(session)).await?,
+            CursorSession::Borrowed(session),
+        ),
+        None => {
+            let session = Arc::new(SessionCore::new(
+                client.clone(),
+                SessionOptions::default(),
+                true,
+            ));
+            let reply = client.execute(op, Some(&session)).await?;
+            (reply, CursorSession::Owned(session))
+        }
+    };
+    let reply = if unacknowledged {
+        doc! {"cursor": {"id": 0_i64, "firstBatch": []}}
+    } else {
+        reply
+    };
+    Cursor::from_reply(client.clone(), session, &reply, batch_size, selection)
+}
+
 impl CollectionInner {
     /// A read of this collection, with its inherited read preference and read concern.
     pub(crate) fn read_op(&self, command: Document) -> Operation {
@@ -67,16 +145,21 @@ impl CollectionInner {
 
 /// Implements the `session` method, the transaction binding and the comment option shared
 /// by every builder with fields `session: Binding<'a>` and `options: Document`.
+/// `session_methods!(outside_transactions)` leaves out the transaction binding, for commands
+/// the server refuses inside a transaction.
 macro_rules! session_methods {
     () => {
-        /// Runs the operation in `session` (and in its transaction, if one is open).
-        pub fn session(mut self, session: &'a mut crate::session::ClientSession) -> Self {
-            self.session = crate::action::Binding::session(session);
-            self
-        }
+        crate::action::session_methods!(outside_transactions);
 
         pub(crate) fn in_transaction(mut self, txn: &'a crate::session::Txn) -> Self {
             self.session = crate::action::Binding::transaction(txn);
+            self
+        }
+    };
+    (outside_transactions) => {
+        /// Runs the operation in `session` (and in its transaction, if one is open).
+        pub fn session(mut self, session: &'a mut crate::session::ClientSession) -> Self {
+            self.session = crate::action::Binding::session(session);
             self
         }
 
@@ -88,3 +171,22 @@ macro_rules! session_methods {
     };
 }
 pub(crate) use session_methods;
+
+/// Implements the read preference and read concern overrides of a read builder with a field
+/// `read: ReadOptions`.
+macro_rules! read_methods {
+    () => {
+        /// The read preference of this read (outside transactions).
+        pub fn read_preference(mut self, read_preference: crate::options::ReadPreference) -> Self {
+            self.read.read_preference = Some(read_preference);
+            self
+        }
+
+        /// The read concern of this read (outside transactions).
+        pub fn read_concern(mut self, read_concern: crate::options::ReadConcern) -> Self {
+            self.read.read_concern = Some(read_concern);
+            self
+        }
+    };
+}
+pub(crate) use read_methods;

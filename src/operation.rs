@@ -160,7 +160,12 @@ impl Client {
         let result = self
             .inner
             .transport
-            .run(&op.db, command, selection, op.is_unacknowledged())
+            .run(
+                &op.db,
+                command,
+                selection,
+                op.is_unacknowledged() && !prepared.in_transaction,
+            )
             .await;
         self.finish(session, &prepared, result)
             .map_err(|e| (e, Some(prepared)))

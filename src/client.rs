@@ -9,6 +9,7 @@ use causeway_engine::Engine;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use crate::cluster_time::ClusterTime;
 use crate::database::Database;
 use crate::errors::Result;
 use crate::options::{ClientOptions, SessionOptions, TransactionOptions};
@@ -42,7 +43,7 @@ pub(crate) struct ClientInner {
     pub transport: Arc<Dispatcher>,
     pub options: ClientOptions,
     pub pool: SessionPool,
-    pub cluster_time: Mutex<Option<Document>>,
+    pub cluster_time: Mutex<Option<ClusterTime>>,
     aborts: DetachedAborts,
 }
 
@@ -112,7 +113,11 @@ impl Client {
 
     /// The highest cluster time the client has seen.
     pub fn cluster_time(&self) -> Option<Document> {
-        self.inner.cluster_time.lock().clone()
+        self.inner
+            .cluster_time
+            .lock()
+            .as_ref()
+            .map(|ct| ct.document().clone())
     }
 
     /// Ends the idle server sessions on the server (`endSessions`). Call it before the
@@ -129,16 +134,8 @@ impl Client {
         }
     }
 
-    pub(crate) fn advance_cluster_time(&self, cluster_time: &Document) {
-        let mut current = self.inner.cluster_time.lock();
-        let newer = match (&*current, cluster_time.get_timestamp("clusterTime")) {
-            (_, Err(_)) => false,
-            (None, Ok(_)) => true,
-            (Some(cur), Ok(ts)) => cur.get_timestamp("clusterTime").map_or(true, |c| ts > c),
-        };
-        if newer {
-            *current = Some(cluster_time.clone());
-        }
+    pub(crate) fn advance_cluster_time(&self, cluster_time: &ClusterTime) {
+        ClusterTime::advance(&mut self.inner.cluster_time.lock(), cluster_time);
     }
 
     /// The client-level defaults of a transaction's options.

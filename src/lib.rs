@@ -47,6 +47,7 @@
 
 pub mod action;
 mod client;
+mod cluster_time;
 mod collection;
 mod cursor;
 mod database;

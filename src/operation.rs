@@ -5,6 +5,7 @@
 use bson::Document;
 
 use crate::client::Client;
+use crate::cluster_time::ClusterTime;
 use crate::errors::{Error, Label, Result};
 use crate::options::{ReadConcern, ReadPreference, SessionOptions, WriteConcern};
 use crate::session::{Prepared, SessionCore};
@@ -80,11 +81,11 @@ impl Client {
     ) -> Result<Document> {
         self.ensure_abort_worker();
         match session {
-            Some(session) => self.execute_in(&op, session).await,
+            Some(session) => self.execute_in(op, session).await,
             None if op.is_unacknowledged() => self.execute_unacknowledged(op).await,
             None => {
                 let implicit = SessionCore::new(self.clone(), SessionOptions::default(), true);
-                let result = self.execute_in(&op, &implicit).await;
+                let result = self.execute_in(op, &implicit).await;
                 implicit.end();
                 result
             }
@@ -110,9 +111,19 @@ impl Client {
             .await
     }
 
-    async fn execute_in(&self, op: &Operation, session: &SessionCore) -> Result<Document> {
+    async fn execute_in(&self, mut op: Operation, session: &SessionCore) -> Result<Document> {
         let retry_writes = self.inner.options.retry_writes;
-        let first = self.attempt(op, session, true, retry_writes).await;
+        // Keep a copy of the command only if it may be sent twice.
+        let may_retry = !session.state.lock().in_transaction()
+            && matches!(op.kind, OpKind::Read | OpKind::Write { retryable: true });
+        let command = if may_retry {
+            op.command.clone()
+        } else {
+            std::mem::take(&mut op.command)
+        };
+        let first = self
+            .attempt(&op, command, session, true, retry_writes)
+            .await;
         let (error, prepared) = match first {
             Ok(reply) => return Ok(reply),
             Err((error, None)) => return Err(error),
@@ -130,7 +141,11 @@ impl Client {
             return Err(error);
         }
         tracing::debug!(error = %error, command = op.command.keys().next().map(String::as_str), "retrying once");
-        match self.attempt(op, session, false, retry_writes).await {
+        let command = std::mem::take(&mut op.command);
+        match self
+            .attempt(&op, command, session, false, retry_writes)
+            .await
+        {
             Ok(reply) => Ok(reply),
             Err((second, _)) if second.contains_label(&Label::NoWritesPerformed) => Err(error),
             Err((second, _)) => Err(second),
@@ -142,6 +157,7 @@ impl Client {
     async fn attempt(
         &self,
         op: &Operation,
+        command: Document,
         session: &SessionCore,
         first: bool,
         retry_writes: bool,
@@ -149,7 +165,7 @@ impl Client {
         let (command, prepared) = session
             .state
             .lock()
-            .prepare(op, first, retry_writes)
+            .prepare(op, command, first, retry_writes)
             .map_err(|e| (e, None))?;
         let command = self.gossip_cluster_time(command, session);
         let selection = if prepared.in_transaction {
@@ -200,7 +216,18 @@ impl Client {
             Ok(reply) => {
                 state.absorb(&reply, prepared);
                 if let Ok(ct) = reply.get_document("$clusterTime") {
-                    self.advance_cluster_time(ct);
+                    let newer = |known: Option<&ClusterTime>| {
+                        known.is_none_or(|k| {
+                            ct.get_timestamp("clusterTime").is_ok_and(|t| t > k.time())
+                        })
+                    };
+                    let client_newer = newer(self.inner.cluster_time.lock().as_ref());
+                    if (newer(state.cluster_time.as_ref()) || client_newer)
+                        && let Some(ct) = ClusterTime::from_document(ct)
+                    {
+                        state.advance_cluster_time(&ct);
+                        self.advance_cluster_time(&ct);
+                    }
                 }
                 match Error::from_reply(&reply) {
                     None => return Ok(reply),
@@ -219,17 +246,11 @@ impl Client {
         let session_time = session.state.lock().cluster_time.clone();
         let client_time = self.inner.cluster_time.lock().clone();
         let newest = match (session_time, client_time) {
-            (Some(a), Some(b)) => {
-                if a.get_timestamp("clusterTime").ok() >= b.get_timestamp("clusterTime").ok() {
-                    Some(a)
-                } else {
-                    Some(b)
-                }
-            }
-            (a, b) => a.or(b),
+            (Some(s), Some(c)) => Some(if s >= c { s } else { c }),
+            (s, c) => s.or(c),
         };
         if let Some(ct) = newest {
-            command.insert("$clusterTime", ct);
+            command.insert("$clusterTime", ct.document().clone());
         }
         command
     }

@@ -129,7 +129,13 @@ impl ClientSession {
 
     /// The highest cluster time the session has seen (`$clusterTime`).
     pub fn cluster_time(&self) -> Option<Document> {
-        self.txn.core.state.lock().cluster_time.clone()
+        self.txn
+            .core
+            .state
+            .lock()
+            .cluster_time
+            .as_ref()
+            .map(|ct| ct.document().clone())
     }
 
     /// The time of the latest operation the session has seen; causally consistent reads
@@ -141,11 +147,13 @@ impl ClientSession {
     /// Moves the session's cluster time forward to `cluster_time` (a `$clusterTime` document
     /// from another session), if it is later. It never moves back.
     pub fn advance_cluster_time(&mut self, cluster_time: &Document) {
-        self.txn
-            .core
-            .state
-            .get_mut()
-            .advance_cluster_time(cluster_time);
+        if let Some(cluster_time) = crate::cluster_time::ClusterTime::from_document(cluster_time) {
+            self.txn
+                .core
+                .state
+                .get_mut()
+                .advance_cluster_time(&cluster_time);
+        }
     }
 
     /// Moves the session's operation time forward to `operation_time`, if it is later, so

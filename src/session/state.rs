@@ -6,6 +6,7 @@ use std::time::Duration;
 use bson::{Document, Timestamp, doc};
 
 use super::ServerSession;
+use crate::cluster_time::ClusterTime;
 use crate::errors::{Error, ErrorCode, ErrorKind, Label, Result};
 use crate::operation::{OpKind, Operation};
 use crate::options::{
@@ -60,7 +61,7 @@ pub(crate) struct SessionState {
     lsid: Document,
     pub options: SessionOptions,
     implicit: bool,
-    pub cluster_time: Option<Document>,
+    pub cluster_time: Option<ClusterTime>,
     pub operation_time: Option<Timestamp>,
     pub snapshot_time: Option<Timestamp>,
     pub txn: TransactionState,
@@ -132,20 +133,8 @@ impl SessionState {
         }
     }
 
-    pub fn advance_cluster_time(&mut self, cluster_time: &Document) {
-        let newer = match (
-            &self.cluster_time,
-            cluster_time.get_timestamp("clusterTime"),
-        ) {
-            (_, Err(_)) => false,
-            (None, Ok(_)) => true,
-            (Some(current), Ok(ts)) => current
-                .get_timestamp("clusterTime")
-                .map_or(true, |cur| ts > cur),
-        };
-        if newer {
-            self.cluster_time = Some(cluster_time.clone());
-        }
+    pub fn advance_cluster_time(&mut self, cluster_time: &ClusterTime) {
+        ClusterTime::advance(&mut self.cluster_time, cluster_time);
     }
 
     pub fn advance_operation_time(&mut self, operation_time: Timestamp) {
@@ -204,6 +193,7 @@ impl SessionState {
     pub fn prepare(
         &mut self,
         op: &Operation,
+        command: Document,
         first_attempt: bool,
         retry_writes: bool,
     ) -> Result<(Document, Prepared)> {
@@ -220,7 +210,7 @@ impl SessionState {
         ) {
             self.txn = TransactionState::None;
         }
-        let mut cmd = op.command.clone();
+        let mut cmd = command;
         cmd.insert("lsid", self.lsid.clone());
         let in_transaction = matches!(
             self.txn,
@@ -414,9 +404,6 @@ impl SessionState {
     /// Takes in what a reply says about time: `$clusterTime`, `operationTime`, and the
     /// snapshot time of a snapshot session's first read.
     pub fn absorb(&mut self, reply: &Document, prepared: &Prepared) {
-        if let Ok(ct) = reply.get_document("$clusterTime") {
-            self.advance_cluster_time(ct);
-        }
         if let Ok(t) = reply.get_timestamp("operationTime") {
             self.advance_operation_time(t);
         }

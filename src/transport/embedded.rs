@@ -12,21 +12,24 @@ use crate::options::ReadPreference;
 pub(crate) struct Embedded {
     engine: Engine,
     client_info: ClientInfo,
+    address: String,
 }
 
 impl Embedded {
     pub fn new(engine: Engine, app_name: Option<String>) -> Embedded {
+        let address = engine.node_info().me;
         Embedded {
             engine,
             client_info: ClientInfo {
                 app_name,
                 connection_id: None,
             },
+            address,
         }
     }
 
     pub fn server_for(&self, _selection: Option<&ReadPreference>) -> String {
-        self.engine.node_info().me
+        self.address.clone()
     }
 
     pub async fn run(

@@ -73,6 +73,14 @@ impl Dispatcher {
         selection: Option<&ReadPreference>,
         unacknowledged: bool,
     ) -> Result<Document> {
+        let monitored = self.events.is_some()
+            || tracing::enabled!(target: "causeway::command", tracing::Level::DEBUG);
+        if !monitored {
+            return self
+                .transport
+                .run(db, command, selection, unacknowledged)
+                .await;
+        }
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let command_name = command.keys().next().cloned().unwrap_or_default();
         let server = self.transport.server_for(selection);

@@ -1,0 +1,168 @@
+//! The seed's transaction (insert an order; decrement the stock with a `$gte` guard; commit)
+//! through `with_transaction` on the embedded transport, against the same commands sent to the
+//! engine directly.
+//!
+//! Run with `cargo bench --bench transactions`.
+
+use bson::{Binary, Document, doc, spec::BinarySubtype};
+use causeway::Client;
+use causeway::engine::Engine;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The seed transaction as raw commands to the engine.
+async fn raw_seed_transaction(engine: &Engine, lsid: &Document, txn_number: i64, sku: &str) {
+    let ok = |reply: Document| assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply}");
+    ok(engine
+        .run_command("shop", doc! {
+            "insert": "orders", "documents": [{"sku": sku, "qty": 100}], "ordered": true,
+            "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
+        })
+        .await
+        .expect("reply"));
+    ok(engine
+        .run_command("shop", doc! {
+            "update": "inventory", "ordered": true,
+            "updates": [{"q": {"sku": sku, "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}, "multi": false, "upsert": false}],
+            "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
+        })
+        .await
+        .expect("reply"));
+    ok(engine
+        .run_command("admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false})
+        .await
+        .expect("reply"));
+}
+
+/// The seed transaction through `with_transaction`.
+async fn seed_transaction(
+    session: &mut causeway::ClientSession,
+    orders: &causeway::Collection<Document>,
+    inventory: &causeway::Collection<Document>,
+    sku: &str,
+) {
+    session
+        .with_transaction(move |txn| async move {
+            txn.collection(orders)
+                .insert_one(doc! {"sku": sku, "qty": 100})
+                .await?;
+            let updated = txn
+                .collection(inventory)
+                .update_one(
+                    doc! {"sku": sku, "qty": {"$gte": 100}},
+                    doc! {"$inc": {"qty": -100}},
+                )
+                .await?;
+            assert_eq!(updated.modified_count, 1);
+            Ok::<_, causeway::Error>(())
+        })
+        .await
+        .expect("committed");
+}
+
+fn one_session(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("seed_transaction");
+    group.throughput(Throughput::Elements(1));
+
+    let engine = Engine::new();
+    rt.block_on(async {
+        engine
+            .run_command(
+                "shop",
+                doc! {"insert": "inventory", "documents": [{"sku": "abc123", "qty": i64::MAX / 2}]},
+            )
+            .await
+            .expect("seed");
+    });
+    let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![3; 16] }};
+    let mut txn_number = 0;
+    group.bench_function("raw_commands", |b| {
+        b.iter(|| {
+            txn_number += 1;
+            rt.block_on(raw_seed_transaction(&engine, &lsid, txn_number, "abc123"))
+        })
+    });
+
+    let client = Client::embedded();
+    let shop = client.database("shop");
+    let (orders, inventory) = (
+        shop.collection::<Document>("orders"),
+        shop.collection::<Document>("inventory"),
+    );
+    let mut session = rt.block_on(async {
+        inventory
+            .insert_one(doc! {"sku": "abc123", "qty": i64::MAX / 2})
+            .await
+            .expect("seed");
+        client.start_session().await.expect("session")
+    });
+    group.bench_function("with_transaction", |b| {
+        b.iter(|| {
+            rt.block_on(seed_transaction(
+                &mut session,
+                &orders,
+                &inventory,
+                "abc123",
+            ))
+        })
+    });
+    group.finish();
+}
+
+fn eight_sessions(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let client = Client::embedded();
+    let shop = client.database("shop");
+    let (orders, inventory) = (
+        shop.collection::<Document>("orders"),
+        shop.collection::<Document>("inventory"),
+    );
+    rt.block_on(async {
+        for i in 0..8 {
+            inventory
+                .insert_one(doc! {"sku": format!("sku{i}"), "qty": i64::MAX / 2})
+                .await
+                .expect("seed");
+        }
+    });
+    let mut group = c.benchmark_group("seed_transaction");
+    const PER_TASK: u64 = 100;
+    group.throughput(Throughput::Elements(8 * PER_TASK));
+    group.bench_function("with_transaction_8_sessions", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let tasks: Vec<_> = (0..8)
+                    .map(|i| {
+                        let (client, orders, inventory) =
+                            (client.clone(), orders.clone(), inventory.clone());
+                        tokio::spawn(async move {
+                            let sku = format!("sku{i}");
+                            let mut session = client.start_session().await.expect("session");
+                            for _ in 0..PER_TASK {
+                                seed_transaction(&mut session, &orders, &inventory, &sku).await;
+                            }
+                        })
+                    })
+                    .collect();
+                for task in tasks {
+                    task.await.expect("task");
+                }
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, one_session, eight_sessions);
+criterion_main!(benches);

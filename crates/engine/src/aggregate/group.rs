@@ -16,8 +16,54 @@ use crate::keystring::key_of;
 /// A parsed `$group` stage.
 #[derive(Debug, Clone)]
 pub(crate) struct Group {
-    id: Expr,
+    id: GroupId,
     fields: Vec<(String, Accumulator)>,
+}
+
+/// What documents are grouped by.
+#[derive(Debug, Clone)]
+enum GroupId {
+    /// One expression (`"$a"`, `{$year: "$d"}`, `null`); missing groups as `null`.
+    Expr(Expr),
+    /// A document of expressions (`{y: "$year", m: "$month"}`). With one field, a missing value
+    /// is `null`; with several, missing values are left out of the key, as in `mongod`.
+    Fields(Vec<(String, Expr)>),
+}
+
+impl GroupId {
+    fn parse(value: &Bson) -> CommandResult<GroupId> {
+        match value {
+            Bson::Document(spec) if spec.keys().next().is_some_and(|k| !k.starts_with('$')) => {
+                let fields = spec
+                    .iter()
+                    .map(|(name, value)| Ok((name.clone(), Expr::parse(value)?)))
+                    .collect::<CommandResult<_>>()?;
+                Ok(GroupId::Fields(fields))
+            }
+            _ => Ok(GroupId::Expr(Expr::parse(value)?)),
+        }
+    }
+
+    fn eval(&self, doc: &Document) -> CommandResult<Bson> {
+        match self {
+            GroupId::Expr(expr) => Ok(expr.eval(doc)?.unwrap_or(Bson::Null)),
+            GroupId::Fields(fields) => {
+                let mut id = Document::new();
+                for (name, expr) in fields {
+                    match expr.eval(doc)? {
+                        Some(value) => {
+                            id.insert(name.clone(), value);
+                        }
+                        None if fields.len() == 1 => {
+                            id.insert(name.clone(), Bson::Null);
+                        }
+                        None => {}
+                    }
+                }
+                Ok(Bson::Document(id))
+            }
+        }
+    }
 }
 
 /// One output field: an accumulator and the expression it folds.
@@ -89,7 +135,7 @@ impl Accumulator {
     /// Parses `{$op: <expression>}`, the value of output field `field`.
     fn parse(field: &str, value: &Bson) -> CommandResult<Accumulator> {
         let spec = match value {
-            Bson::Document(spec) => spec,
+            Bson::Document(spec) if spec.keys().next().is_some_and(|k| k.starts_with('$')) => spec,
             _ => {
                 return Err(CommandError::with_code(
                     40234,
@@ -97,6 +143,18 @@ impl Accumulator {
                 ));
             }
         };
+        if field.contains('.') {
+            return Err(CommandError::with_code(
+                40235,
+                format!("The field name '{field}' cannot contain '.'"),
+            ));
+        }
+        if field.starts_with('$') {
+            return Err(CommandError::with_code(
+                40236,
+                format!("The field name '{field}' cannot be an operator name"),
+            ));
+        }
         let (name, arg) = match spec.iter().next() {
             Some(entry) if spec.len() == 1 => entry,
             _ => {
@@ -236,20 +294,8 @@ impl Group {
         let mut fields = Vec::with_capacity(spec.len());
         for (name, value) in spec {
             if name == "_id" {
-                id = Some(Expr::parse(value)?);
+                id = Some(GroupId::parse(value)?);
                 continue;
-            }
-            if name.starts_with('$') {
-                return Err(CommandError::with_code(
-                    40236,
-                    format!("The field name '{name}' cannot be an operator name"),
-                ));
-            }
-            if name.contains('.') {
-                return Err(CommandError::with_code(
-                    40235,
-                    format!("The field name '{name}' cannot contain '.'"),
-                ));
             }
             fields.push((name.clone(), Accumulator::parse(name, value)?));
         }
@@ -261,7 +307,10 @@ impl Group {
 
     /// A group by `id` with the given output fields.
     pub(crate) fn new(id: Expr, fields: Vec<(String, Accumulator)>) -> Group {
-        Group { id, fields }
+        Group {
+            id: GroupId::Expr(id),
+            fields,
+        }
     }
 
     /// Groups `input`, one output document per group, in order of first appearance.
@@ -269,7 +318,7 @@ impl Group {
         let mut index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut groups: Vec<(Bson, Vec<State>)> = Vec::new();
         for doc in &input {
-            let id = self.id.eval(doc)?.unwrap_or(Bson::Null);
+            let id = self.id.eval(doc)?;
             let key = key_of(&id);
             let slot = match index.get(&key) {
                 Some(&slot) => slot,

@@ -14,9 +14,12 @@
 mod expr;
 mod group;
 mod project;
+mod replace;
+mod show;
 mod stages;
 #[cfg(test)]
 mod tests;
+mod unwind;
 
 use bson::{Bson, Document};
 

@@ -8,7 +8,7 @@
 
 use bson::{Bson, Document};
 
-use crate::aggregate::expr::{Expr, check_path_component};
+use crate::aggregate::expr::{Expr, is_operator, split_path, truthy};
 use crate::error::{CommandError, CommandResult};
 
 /// A parsed `$project`, `$addFields` or `$unset` specification.
@@ -98,20 +98,39 @@ impl Node {
     }
 }
 
-/// Splits and checks a projected path.
-fn path_parts(path: &str) -> CommandResult<Vec<String>> {
-    if path.is_empty() {
-        return Err(CommandError::with_code(
-            40352,
-            "FieldPath cannot be constructed with empty string",
-        ));
+/// How many components a projected path may have.
+const MAX_PATH_DEPTH: usize = 200;
+
+/// Refuses a path nested deeper than [`MAX_PATH_DEPTH`].
+fn check_depth(path: &str) -> CommandResult<()> {
+    if path.split('.').count() > MAX_PATH_DEPTH {
+        return Err(CommandError::bad_value(format!(
+            "a projected path may have at most {MAX_PATH_DEPTH} components"
+        )));
     }
-    path.split('.')
-        .map(|part| {
-            check_path_component(part)?;
-            Ok(part.to_owned())
-        })
-        .collect()
+    Ok(())
+}
+
+/// Whether a sub-document of a specification is an expression (`{$add: [...]}`) rather than
+/// more fields: it has one field, named like an operator.
+fn is_expression(spec: &Document) -> bool {
+    spec.len() == 1 && spec.keys().all(|k| k.starts_with('$'))
+}
+
+/// Parses a computed value; an unknown operator at the top of it is refused as `mongod`'s
+/// projection parser refuses it.
+fn computed(value: &Bson) -> CommandResult<Child> {
+    if let Bson::Document(spec) = value {
+        if let Some(name) = spec.keys().next().filter(|_| is_expression(spec)) {
+            if !is_operator(name) {
+                return Err(CommandError::with_code(
+                    31325,
+                    format!("Unknown expression {name}"),
+                ));
+            }
+        }
+    }
+    Ok(Child::Computed(Expr::parse(value)?))
 }
 
 /// Collects a `$project` specification, tracking whether it includes or excludes.
@@ -122,14 +141,15 @@ struct ProjectBuilder {
 
 impl ProjectBuilder {
     fn add(&mut self, path: &str, value: &Bson) -> CommandResult<()> {
-        let parts = path_parts(path)?;
+        check_depth(path)?;
+        let parts = split_path(path)?;
         let leaf = match value {
             Bson::Boolean(_)
             | Bson::Int32(_)
             | Bson::Int64(_)
             | Bson::Double(_)
             | Bson::Decimal128(_) => {
-                let included = crate::aggregate::expr::truthy(&Some(value.clone()));
+                let included = truthy(&Some(value.clone()));
                 if path != "_id" {
                     let kind = if included {
                         Kind::Inclusion
@@ -147,13 +167,10 @@ impl ProjectBuilder {
             Bson::Document(spec) if spec.is_empty() => {
                 return Err(CommandError::with_code(
                     51270,
-                    format!(
-                        "An empty sub-projection is not a valid value. Found empty object at \
-                         path {path}"
-                    ),
+                    "An empty sub-projection is not a valid value. Found empty object at path",
                 ));
             }
-            Bson::Document(spec) if !spec.keys().next().is_some_and(|k| k.starts_with('$')) => {
+            Bson::Document(spec) if !is_expression(spec) => {
                 for (name, sub) in spec {
                     self.add(&format!("{path}.{name}"), sub)?;
                 }
@@ -167,7 +184,7 @@ impl ProjectBuilder {
                     ));
                 }
                 self.kind = Some(Kind::Inclusion);
-                Child::Computed(Expr::parse(value)?)
+                computed(value)?
             }
         };
         self.root.insert(&parts, path, leaf)
@@ -197,8 +214,7 @@ impl Projection {
         if spec.is_empty() {
             return Err(CommandError::with_code(
                 51272,
-                "Invalid $project :: caused by :: projection specification must have at least \
-                 one field",
+                "projection specification must have at least one field",
             ));
         }
         let mut builder = ProjectBuilder {
@@ -233,31 +249,11 @@ impl Projection {
         })
     }
 
-    /// Parses the argument of `$unset`: a path or an array of paths.
-    pub(crate) fn unset(value: &Bson) -> CommandResult<Projection> {
-        let paths: Vec<&str> = match value {
-            Bson::String(path) => vec![path.as_str()],
-            Bson::Array(items) if !items.is_empty() => items
-                .iter()
-                .map(|item| match item {
-                    Bson::String(path) => Ok(path.as_str()),
-                    _ => Err(CommandError::with_code(
-                        31120,
-                        "$unset specification must be a string or an array containing only \
-                         string values",
-                    )),
-                })
-                .collect::<CommandResult<_>>()?,
-            _ => {
-                return Err(CommandError::with_code(
-                    31002,
-                    "$unset specification must be a string or an array with at least one field",
-                ));
-            }
-        };
+    /// The exclusion of `paths` (`$unset`).
+    pub(crate) fn unset(paths: &[&str]) -> CommandResult<Projection> {
         let mut root = Node::default();
         for path in paths {
-            root.insert(&path_parts(path)?, path, Child::Exclude)?;
+            root.insert(&split_path(path)?, path, Child::Exclude)?;
         }
         Ok(Projection {
             kind: Kind::Exclusion,
@@ -283,21 +279,42 @@ impl Projection {
     }
 }
 
-fn add_computed(node: &mut Node, path: &str, value: &Bson) -> CommandResult<()> {
+/// The paths the argument of `$unset` names: a path or a non-empty array of paths.
+pub(crate) fn unset_paths(value: &Bson) -> CommandResult<Vec<&str>> {
     match value {
-        Bson::Document(spec)
-            if !spec.is_empty() && !spec.keys().next().is_some_and(|k| k.starts_with('$')) =>
-        {
+        Bson::String(path) => Ok(vec![path.as_str()]),
+        Bson::Array(items) if items.is_empty() => Err(CommandError::with_code(
+            31119,
+            "$unset specification must be a string or an array with at least one field",
+        )),
+        Bson::Array(items) => items
+            .iter()
+            .map(|item| match item {
+                Bson::String(path) => Ok(path.as_str()),
+                _ => Err(CommandError::with_code(
+                    31120,
+                    "$unset specification must be a string or an array containing only string \
+                     values",
+                )),
+            })
+            .collect(),
+        _ => Err(CommandError::with_code(
+            31002,
+            "$unset specification must be a string or an array",
+        )),
+    }
+}
+
+fn add_computed(node: &mut Node, path: &str, value: &Bson) -> CommandResult<()> {
+    check_depth(path)?;
+    match value {
+        Bson::Document(spec) if !spec.is_empty() && !is_expression(spec) => {
             for (name, sub) in spec {
                 add_computed(node, &format!("{path}.{name}"), sub)?;
             }
             Ok(())
         }
-        _ => node.insert(
-            &path_parts(path)?,
-            path,
-            Child::Computed(Expr::parse(value)?),
-        ),
+        _ => node.insert(&split_path(path)?, path, computed(value)?),
     }
 }
 

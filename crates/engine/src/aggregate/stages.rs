@@ -3,10 +3,12 @@
 
 use bson::{Bson, Document};
 
-use crate::aggregate::expr::{Expr, Num, Value, split_path, type_name};
+use crate::aggregate::expr::{Expr, Num};
 use crate::aggregate::group::{Accumulator, Group};
-use crate::aggregate::project::Projection;
-use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::aggregate::project::{self, Projection};
+use crate::aggregate::replace::ReplaceRoot;
+use crate::aggregate::unwind::Unwind;
+use crate::error::{CommandError, CommandResult};
 use crate::query::{Filter, SortSpec};
 
 /// One parsed stage.
@@ -74,18 +76,25 @@ pub(crate) fn parse_stage(name: &str, spec: &Bson, out: &mut Vec<Stage>) -> Comm
         "$match" => Stage::Match(Filter::parse(object(spec, 15959, || {
             "the match filter must be an expression in an object".to_owned()
         })?)?),
-        "$project" => Stage::Project(Projection::project(object(spec, 15969, || {
-            "$project specification must be an object".to_owned()
-        })?)?),
+        "$project" => {
+            let spec = object(spec, 15969, || {
+                "$project specification must be an object".to_owned()
+            })?;
+            Stage::Project(within(name, Projection::project(spec))?)
+        }
         "$addFields" | "$set" => {
-            Stage::Project(Projection::add_fields(object(spec, 40272, || {
+            let spec = object(spec, 40272, || {
                 format!(
                     "{name} specification stage must be an object, got {}",
-                    type_name(&Some(spec.clone()))
+                    crate::session::type_name(spec)
                 )
-            })?)?)
+            })?;
+            Stage::Project(within(name, Projection::add_fields(spec))?)
         }
-        "$unset" => Stage::Project(Projection::unset(spec)?),
+        "$unset" => {
+            let paths = project::unset_paths(spec)?;
+            Stage::Project(within(name, Projection::unset(&paths))?)
+        }
         "$group" => Stage::Group(Group::parse(object(spec, 15947, || {
             "a group's fields must be specified in an object".to_owned()
         })?)?),
@@ -95,10 +104,7 @@ pub(crate) fn parse_stage(name: &str, spec: &Bson, out: &mut Vec<Stage>) -> Comm
         "$count" => Stage::Count(parse_count(spec)?),
         "$unwind" => Stage::Unwind(Unwind::parse(spec)?),
         "$replaceRoot" => Stage::ReplaceRoot(ReplaceRoot::parse_replace_root(spec)?),
-        "$replaceWith" => Stage::ReplaceRoot(ReplaceRoot {
-            expr: Expr::parse(spec)?,
-            what: "'replacement document'",
-        }),
+        "$replaceWith" => Stage::ReplaceRoot(ReplaceRoot::replace_with(spec)?),
         "$sortByCount" => {
             let (group, sort) = parse_sort_by_count(spec)?;
             out.push(Stage::Group(group));
@@ -118,6 +124,14 @@ pub(crate) fn parse_stage(name: &str, spec: &Bson, out: &mut Vec<Stage>) -> Comm
     };
     out.push(stage);
     Ok(())
+}
+
+/// Words an error in parsing the specification of `stage` as `mongod` does.
+fn within<T>(stage: &str, result: CommandResult<T>) -> CommandResult<T> {
+    result.map_err(|mut error| {
+        error.message = format!("Invalid {stage} :: caused by :: {}", error.message);
+        error
+    })
 }
 
 /// The document a stage's specification must be.
@@ -175,65 +189,64 @@ fn sort_documents(sort: &SortSpec, input: Vec<Document>) -> CommandResult<Vec<Do
     Ok(keyed.into_iter().map(|(_, doc)| doc).collect())
 }
 
-/// The whole number a `$limit` or `$skip` argument holds.
-fn stage_integer(spec: &Bson, stage: &str, not_number: CommandError) -> CommandResult<i64> {
-    let n = Num::of(spec).ok_or(not_number)?;
-    n.to_exact_i64().ok_or_else(|| {
-        CommandError::new(
-            ErrorCode::BadValue,
-            format!(
-                "invalid argument to {stage} stage: Expected an integer: {}",
-                crate::query::filter::describe(stage, spec)
-            ),
+/// The non-negative whole number a `$limit` or `$skip` argument holds; anything else fails
+/// with `code` and `mongod`'s wording.
+fn stage_count(spec: &Bson, stage: &str, code: i32) -> CommandResult<u64> {
+    let shown = crate::query::filter::describe(stage, spec);
+    let invalid = |reason: &str| {
+        CommandError::with_code(
+            code,
+            format!("invalid argument to {stage} stage: {reason}{shown}"),
         )
-    })
+    };
+    let n = Num::of(spec).ok_or_else(|| invalid("Expected a number in: "))?;
+    let whole = match n {
+        Num::Double(f) | Num::Decimal(f) if f.fract() != 0.0 || !f.is_finite() => {
+            return Err(invalid("Expected an integer: "));
+        }
+        _ => n
+            .to_exact_i64()
+            .ok_or_else(|| invalid("Cannot represent as a 64-bit integer: "))?,
+    };
+    u64::try_from(whole).map_err(|_| invalid("Expected a non-negative number in: "))
 }
 
 fn parse_limit(spec: &Bson) -> CommandResult<u64> {
-    let not_number = CommandError::with_code(15957, "the limit must be specified as a number");
-    let limit = stage_integer(spec, "$limit", not_number)?;
-    u64::try_from(limit)
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| CommandError::with_code(15958, "the limit must be positive"))
+    let limit = stage_count(spec, "$limit", 5_107_201)?;
+    if limit == 0 {
+        return Err(CommandError::with_code(15958, "the limit must be positive"));
+    }
+    Ok(limit)
 }
 
 fn parse_skip(spec: &Bson) -> CommandResult<u64> {
-    let not_number = CommandError::with_code(15972, "Argument to $skip must be a number");
-    let skip = stage_integer(spec, "$skip", not_number)?;
-    u64::try_from(skip)
-        .map_err(|_| CommandError::with_code(15956, "Argument to $skip cannot be negative"))
+    stage_count(spec, "$skip", 5_107_200)
 }
 
 fn parse_count(spec: &Bson) -> CommandResult<String> {
-    let name = match spec {
-        Bson::String(name) if !name.is_empty() => name,
-        _ => {
-            return Err(CommandError::with_code(
-                40156,
-                "the count field must be a non-empty string",
-            ));
-        }
+    let Bson::String(name) = spec else {
+        return Err(CommandError::with_code(
+            40156,
+            "the count field must be a non-empty string",
+        ));
     };
-    if name.starts_with('$') {
-        return Err(CommandError::with_code(
-            40158,
-            "the count field cannot be a $-prefixed path",
-        ));
+    let refusal = if name.is_empty() {
+        Some((40157, "the count field must be a non-empty string"))
+    } else if name.starts_with('$') {
+        Some((40158, "the count field cannot be a $-prefixed path"))
+    } else if name.contains('\0') {
+        Some((40159, "the count field cannot contain a null byte"))
+    } else if name.contains('.') {
+        Some((40160, "the count field cannot contain '.'"))
+    } else if name == "_id" {
+        Some((15948, "a group's _id may only be specified once"))
+    } else {
+        None
+    };
+    match refusal {
+        Some((code, message)) => Err(CommandError::with_code(code, message)),
+        None => Ok(name.clone()),
     }
-    if name.contains('\0') {
-        return Err(CommandError::with_code(
-            40159,
-            "the count field cannot contain a null byte",
-        ));
-    }
-    if name.contains('.') {
-        return Err(CommandError::with_code(
-            40160,
-            "the count field cannot contain '.'",
-        ));
-    }
-    Ok(name.clone())
 }
 
 /// `{name: n}`, or nothing for an empty input.
@@ -266,253 +279,4 @@ fn parse_sort_by_count(spec: &Bson) -> CommandResult<(Group, SortSpec)> {
     let mut sort = Document::new();
     sort.insert("count", -1);
     Ok((group, SortSpec::parse(&sort)?))
-}
-
-/// A parsed `$unwind` stage.
-#[derive(Debug, Clone)]
-pub(crate) struct Unwind {
-    path: Vec<String>,
-    index_field: Option<Vec<String>>,
-    preserve: bool,
-}
-
-impl Unwind {
-    /// Parses `"$path"` or `{path, includeArrayIndex, preserveNullAndEmptyArrays}`.
-    fn parse(spec: &Bson) -> CommandResult<Unwind> {
-        match spec {
-            Bson::String(path) => Ok(Unwind {
-                path: unwind_path(path)?,
-                index_field: None,
-                preserve: false,
-            }),
-            Bson::Document(options) => Unwind::parse_options(options),
-            other => Err(CommandError::with_code(
-                15981,
-                format!(
-                    "expected either a string or an object as specification for $unwind stage, \
-                     got {}",
-                    crate::session::type_name(other)
-                ),
-            )),
-        }
-    }
-
-    fn parse_options(options: &Document) -> CommandResult<Unwind> {
-        let mut path = None;
-        let mut index_field = None;
-        let mut preserve = false;
-        for (name, value) in options {
-            match (name.as_str(), value) {
-                ("path", Bson::String(p)) => path = Some(unwind_path(p)?),
-                ("path", other) => {
-                    return Err(CommandError::with_code(
-                        28808,
-                        format!(
-                            "expected a string as the path for $unwind stage, got {}",
-                            crate::session::type_name(other)
-                        ),
-                    ));
-                }
-                ("includeArrayIndex", Bson::String(field)) if !field.is_empty() => {
-                    if field.starts_with('$') {
-                        return Err(CommandError::with_code(
-                            28822,
-                            format!(
-                                "includeArrayIndex option to $unwind stage should not be \
-                                 prefixed with a '$': {field}"
-                            ),
-                        ));
-                    }
-                    index_field = Some(split_path(field)?);
-                }
-                ("includeArrayIndex", other) => {
-                    return Err(CommandError::with_code(
-                        28810,
-                        format!(
-                            "expected a non-empty string for the includeArrayIndex option to \
-                             $unwind stage, got {}",
-                            crate::session::type_name(other)
-                        ),
-                    ));
-                }
-                ("preserveNullAndEmptyArrays", Bson::Boolean(b)) => preserve = *b,
-                ("preserveNullAndEmptyArrays", other) => {
-                    return Err(CommandError::with_code(
-                        28809,
-                        format!(
-                            "expected a boolean for the preserveNullAndEmptyArrays option to \
-                             $unwind stage, got {}",
-                            crate::session::type_name(other)
-                        ),
-                    ));
-                }
-                _ => {
-                    return Err(CommandError::with_code(
-                        28811,
-                        format!("unrecognized option to $unwind stage: {name}"),
-                    ));
-                }
-            }
-        }
-        let path = path
-            .ok_or_else(|| CommandError::with_code(28812, "no path specified to $unwind stage"))?;
-        Ok(Unwind {
-            path,
-            index_field,
-            preserve,
-        })
-    }
-
-    /// The documents `doc` unwinds into.
-    fn apply(&self, doc: Document) -> Vec<Document> {
-        match nested(&doc, &self.path) {
-            Some(Bson::Array(items)) if !items.is_empty() => {
-                let items = items.clone();
-                items
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, item)| {
-                        let mut out = doc.clone();
-                        set_nested(&mut out, &self.path, item);
-                        self.set_index(&mut out, Bson::Int64(i as i64));
-                        out
-                    })
-                    .collect()
-            }
-            Some(Bson::Array(_)) if self.preserve => {
-                let mut out = doc;
-                remove_nested(&mut out, &self.path);
-                self.set_index(&mut out, Bson::Null);
-                vec![out]
-            }
-            Some(Bson::Array(_)) | None | Some(Bson::Null) if !self.preserve => Vec::new(),
-            _ => {
-                let mut out = doc;
-                self.set_index(&mut out, Bson::Null);
-                vec![out]
-            }
-        }
-    }
-
-    fn set_index(&self, doc: &mut Document, index: Bson) {
-        if let Some(field) = &self.index_field {
-            set_nested(doc, field, index);
-        }
-    }
-}
-
-fn unwind_path(path: &str) -> CommandResult<Vec<String>> {
-    match path.strip_prefix('$') {
-        Some(rest) if !rest.is_empty() => split_path(rest),
-        _ => Err(CommandError::with_code(
-            28818,
-            format!("path option to $unwind stage should be prefixed with a '$': {path}"),
-        )),
-    }
-}
-
-/// The value at `path`, through sub-documents only.
-fn nested<'a>(doc: &'a Document, path: &[String]) -> Option<&'a Bson> {
-    let (first, rest) = path.split_first()?;
-    let value = doc.get(first)?;
-    match (rest.is_empty(), value) {
-        (true, _) => Some(value),
-        (false, Bson::Document(sub)) => nested(sub, rest),
-        _ => None,
-    }
-}
-
-/// Sets the value at `path`, making sub-documents where there are none.
-fn set_nested(doc: &mut Document, path: &[String], value: Bson) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    if rest.is_empty() {
-        doc.insert(first.clone(), value);
-        return;
-    }
-    if !matches!(doc.get(first), Some(Bson::Document(_))) {
-        doc.insert(first.clone(), Document::new());
-    }
-    if let Some(Bson::Document(sub)) = doc.get_mut(first) {
-        set_nested(sub, rest, value);
-    }
-}
-
-fn remove_nested(doc: &mut Document, path: &[String]) {
-    match path {
-        [] => {}
-        [last] => {
-            doc.remove(last);
-        }
-        [first, rest @ ..] => {
-            if let Some(Bson::Document(sub)) = doc.get_mut(first) {
-                remove_nested(sub, rest);
-            }
-        }
-    }
-}
-
-/// A parsed `$replaceRoot` / `$replaceWith` stage.
-#[derive(Debug, Clone)]
-pub(crate) struct ReplaceRoot {
-    expr: Expr,
-    /// How error messages name the expression.
-    what: &'static str,
-}
-
-impl ReplaceRoot {
-    fn parse_replace_root(spec: &Bson) -> CommandResult<ReplaceRoot> {
-        let Bson::Document(options) = spec else {
-            return Err(CommandError::with_code(
-                40229,
-                format!(
-                    "expected an object as specification for $replaceRoot stage, got {}",
-                    crate::session::type_name(spec)
-                ),
-            ));
-        };
-        let mut new_root = None;
-        for (name, value) in options {
-            if name != "newRoot" {
-                return Err(CommandError::with_code(
-                    40415,
-                    format!("BSON field '$replaceRoot.{name}' is an unknown field."),
-                ));
-            }
-            new_root = Some(Expr::parse(value)?);
-        }
-        let expr = new_root.ok_or_else(|| {
-            CommandError::with_code(
-                40414,
-                "BSON field '$replaceRoot.newRoot' is missing but a required field",
-            )
-        })?;
-        Ok(ReplaceRoot {
-            expr,
-            what: "'newRoot'",
-        })
-    }
-
-    fn apply(&self, doc: &Document) -> CommandResult<Document> {
-        match self.expr.eval(doc)? {
-            Some(Bson::Document(root)) => Ok(root),
-            other => Err(CommandError::with_code(
-                40228,
-                format!(
-                    "{} expression must evaluate to an object, but resulting value was: {}. \
-                     Type of resulting value: '{}'. Input document: {doc}",
-                    self.what,
-                    shown(&other),
-                    type_name(&other)
-                ),
-            )),
-        }
-    }
-}
-
-fn shown(value: &Value) -> String {
-    value
-        .as_ref()
-        .map_or_else(|| "MISSING".to_owned(), ToString::to_string)
 }

@@ -21,8 +21,9 @@ use bson::{Bson, Document};
 pub(crate) use num::{Num, Sum, Width};
 use op::Op;
 
+use crate::aggregate::show::{self, Style};
 use crate::compare::compare_values;
-use crate::error::{CommandError, CommandResult};
+use crate::error::{CommandError, CommandResult, ErrorCode};
 
 /// The result of an expression: a value, or `None` for a missing one.
 pub(crate) type Value = Option<Bson>;
@@ -133,9 +134,8 @@ fn parse_document(doc: &Document, depth: usize) -> CommandResult<Expr> {
             return Err(CommandError::with_code(
                 15983,
                 format!(
-                    "an expression specification must contain exactly one field, the name of \
-                     the expression. Found {} fields in {doc}",
-                    doc.len()
+                    "An object representing an expression must have exactly one field: {}",
+                    show::document(doc, Style::Bson)
                 ),
             ));
         }
@@ -174,50 +174,76 @@ fn parse_operator(name: &str, arg: &Bson, depth: usize) -> CommandResult<Expr> {
 
 /// Parses `"$a.b"`, `"$$ROOT"` or `"$$CURRENT.a"`.
 fn parse_path(text: &str) -> CommandResult<Expr> {
-    if let Some(variable) = text.strip_prefix("$$") {
-        let (name, rest) = variable.split_once('.').unwrap_or((variable, ""));
-        let var = match name {
-            "ROOT" => Var::Root,
-            "CURRENT" => Var::Current,
-            "REMOVE" => Var::Remove,
-            "" => {
-                return Err(CommandError::with_code(
-                    16869,
-                    "empty variable names are not allowed",
-                ));
-            }
-            "NOW" | "CLUSTER_TIME" | "USER_ROLES" | "SEARCH_META" | "DESCEND" | "PRUNE"
-            | "KEEP" => {
-                return Err(CommandError::bad_value(format!(
-                    "the variable $${name} is not supported by this engine"
-                )));
-            }
-            _ => {
-                return Err(CommandError::with_code(
-                    17276,
-                    format!("Use of undefined variable: {name}"),
-                ));
-            }
-        };
-        let path = if rest.is_empty() && !variable.contains('.') {
-            Vec::new()
-        } else {
-            split_path(rest)?
-        };
-        return Ok(Expr::Var(var, path));
-    }
-    let path = &text[1..];
-    if path.is_empty() {
-        return Err(CommandError::with_code(
-            16872,
-            "'$' by itself is not a valid FieldPath",
-        ));
-    }
-    Ok(Expr::Field(split_path(path)?))
+    let Some(variable) = text.strip_prefix("$$") else {
+        let path = text.strip_prefix('$').unwrap_or(text);
+        if path.is_empty() {
+            return Err(CommandError::with_code(
+                16872,
+                "'$' by itself is not a valid FieldPath",
+            ));
+        }
+        return Ok(Expr::Field(split_path(path)?));
+    };
+    let name = variable.split('.').next().unwrap_or_default();
+    check_variable_name(name)?;
+    let var = match name {
+        "ROOT" => Var::Root,
+        "CURRENT" => Var::Current,
+        "REMOVE" => Var::Remove,
+        "NOW" | "CLUSTER_TIME" | "USER_ROLES" | "SEARCH_META" | "DESCEND" | "PRUNE" | "KEEP" => {
+            return Err(CommandError::bad_value(format!(
+                "the variable $${name} is not supported by this engine"
+            )));
+        }
+        _ => {
+            return Err(CommandError::with_code(
+                17276,
+                format!("Use of undefined variable: {name}"),
+            ));
+        }
+    };
+    let mut path = split_path(variable)?;
+    path.remove(0);
+    Ok(Expr::Var(var, path))
 }
 
-/// Splits a dotted path, refusing empty components and components that start with `$`.
+/// Refuses a variable name `mongod` refuses to read.
+fn check_variable_name(name: &str) -> CommandResult<()> {
+    let invalid = |message: String| Err(CommandError::new(ErrorCode::FailedToParse, message));
+    let Some(first) = name.chars().next() else {
+        return invalid("empty variable names are not allowed".to_owned());
+    };
+    if first.is_ascii() && !first.is_ascii_alphabetic() {
+        return invalid(format!(
+            "'{name}' starts with an invalid character for a user variable name"
+        ));
+    }
+    if let Some(bad) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '_' || !c.is_ascii()))
+    {
+        return invalid(format!(
+            "'{name}' contains an invalid character for a variable name: '{bad}'"
+        ));
+    }
+    Ok(())
+}
+
+/// Splits a dotted path as `mongod` builds a field path: not empty, no trailing dot, and no
+/// empty component or component starting with `$`.
 pub(crate) fn split_path(path: &str) -> CommandResult<Vec<String>> {
+    if path.is_empty() {
+        return Err(CommandError::with_code(
+            40352,
+            "FieldPath cannot be constructed with empty string",
+        ));
+    }
+    if path.ends_with('.') {
+        return Err(CommandError::with_code(
+            40353,
+            "FieldPath must not end with a '.'.",
+        ));
+    }
     path.split('.')
         .map(|part| {
             check_path_component(part)?;
@@ -291,6 +317,11 @@ fn fixed<const N: usize>(values: &[Value]) -> CommandResult<&[Value; N]> {
     values.try_into().map_err(|_| {
         CommandError::bad_value("internal error: an operator got the wrong number of arguments")
     })
+}
+
+/// Whether `name` is an expression operator `mongod` knows (`$add`, ...).
+pub(crate) fn is_operator(name: &str) -> bool {
+    op::is_known(name)
 }
 
 /// Whether a value counts as true: everything but `false`, `null`, `undefined`, missing and

@@ -8,7 +8,6 @@ use crate::error::{CommandError, CommandResult};
 
 /// An expression operator (`$add`, `$concat`, ...), without its arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub(crate) enum Op {
     // Arithmetic.
     Add,
@@ -272,6 +271,13 @@ impl Op {
                 | Op::IsoDayOfWeek
         )
     }
+}
+
+/// Whether `name` is an expression operator `mongod` knows, evaluated here or not.
+pub(crate) fn is_known(name: &str) -> bool {
+    matches!(name, "$literal" | "$cond" | "$dateToString")
+        || Op::named(name).is_some()
+        || UNSUPPORTED.contains(&name)
 }
 
 /// The error for an operator name this engine does not evaluate.

@@ -35,7 +35,19 @@ fn variables_name_the_document_or_nothing() {
     assert_eq!(eval(bson!("$$ROOT.docs.x")), bson!([1, 2]));
     assert_eq!(eval_value(bson!("$$REMOVE")), None);
     assert_eq!(eval_code(bson!("$$nope")), 17276);
-    assert_eq!(eval_code(bson!("$$")), 16869);
+    let error = eval_error(bson!("$$"));
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (9, "empty variable names are not allowed")
+    );
+    let error = eval_error(bson!("$$$s"));
+    assert_eq!(
+        error.message,
+        "'$s' starts with an invalid character for a user variable name"
+    );
+    assert_eq!(eval_code(bson!("$$a-b")), 9);
+    assert_eq!(eval_code(bson!("$$ROOT.")), 40353);
+    assert_eq!(eval_code(bson!("$a.")), 40353);
     assert_eq!(eval_code(bson!("$$NOW")), 2);
     assert_eq!(eval_code(bson!("$")), 16872);
     assert_eq!(eval_code(bson!("$a..b")), 15998);
@@ -54,7 +66,12 @@ fn literals_objects_and_arrays() {
     assert_eq!(eval(bson!(["$a", "$missing", 1])), bson!([5, null, 1]));
     assert_eq!(eval(bson!({})), bson!({}));
     assert_eq!(eval_code(bson!({"x.y": 1})), 16412);
-    assert_eq!(eval_code(bson!({"$add": [1], "x": 1})), 15983);
+    let error = eval_error(bson!({"$add": [1], "x": 1}));
+    assert_eq!(error.code, 15983);
+    assert_eq!(
+        error.message,
+        "An object representing an expression must have exactly one field: { $add: [ 1 ], x: 1 }"
+    );
 }
 
 #[test]

@@ -49,6 +49,9 @@ fn ids_are_constants_expressions_or_documents() {
     assert_eq!(out[2], doc! {"_id": {"item": "a"}});
     assert_eq!(out[3], doc! {"_id": {"item": "c", "p": null}});
     assert_eq!(out.len(), 5);
+    // With one field, a missing value is null (and groups with null).
+    let out = group(doc! {"_id": {"p": "$price"}, "n": {"$sum": 1}}, sales());
+    assert_eq!(out[2], doc! {"_id": {"p": null}, "n": 2});
     let out = group(doc! {"_id": {"$mod": ["$_id", 2]}}, sales());
     assert_eq!(out, vec![doc! {"_id": 1}, doc! {"_id": 0}]);
 }
@@ -153,7 +156,8 @@ fn group_specification_errors() {
     assert_eq!(code(doc! {"n": {"$sum": 1}}), 15955);
     assert_eq!(code(doc! {"_id": null, "n": 1}), 40234);
     assert_eq!(code(doc! {"_id": null, "n": {"$sum": 1, "$avg": 1}}), 40238);
-    assert_eq!(code(doc! {"_id": null, "n": {}}), 40238);
+    assert_eq!(code(doc! {"_id": null, "n": {}}), 40234);
+    assert_eq!(code(doc! {"_id": null, "n": {"a": 1}}), 40234);
     let error = parse_error(vec![doc! {"$group": {"_id": null, "n": {"$foo": 1}}}]);
     assert_eq!(
         (error.code, error.message.as_str()),

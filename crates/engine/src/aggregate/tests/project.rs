@@ -116,7 +116,17 @@ fn computed_fields_follow_included_ones() {
 
 #[test]
 fn projection_errors() {
-    assert_eq!(project_code(doc! {"a": 1, "b": 0}), 31254);
+    let error = parse_error(vec![doc! {"$project": {"a": 1, "b": 0}}]);
+    assert_eq!(error.code, 31254);
+    assert_eq!(
+        error.message,
+        "Invalid $project :: caused by :: Cannot do exclusion on field b in inclusion projection"
+    );
+    let error = parse_error(vec![doc! {"$project": {}}]);
+    assert_eq!(
+        error.message,
+        "Invalid $project :: caused by :: projection specification must have at least one field"
+    );
     assert_eq!(project_code(doc! {"a": 0, "b": 1}), 31253);
     assert_eq!(project_code(doc! {"a": 0, "b": "$x"}), 31252);
     assert_eq!(project_code(doc! {"a": 1, "a.b": 1}), 31249);
@@ -125,7 +135,10 @@ fn projection_errors() {
     assert_eq!(project_code(doc! {"a": {}}), 51270);
     assert_eq!(project_code(doc! {"$a": 1}), 16410);
     assert_eq!(project_code(doc! {"a..b": 1}), 15998);
-    assert_eq!(project_code(doc! {"a": {"$add": [1], "b": 1}}), 15983);
+    assert_eq!(project_code(doc! {"a": {"$add": [1], "b": 1}}), 16410);
+    assert_eq!(project_code(doc! {"a": {"$nope": 1}}), 31325);
+    assert_eq!(project_code(doc! {"a": {"$abs": {"$nope": 1}}}), 168);
+    assert_eq!(project_code(doc! {"a": {"$map": {}}}), 2);
     assert_eq!(parse_error(vec![doc! {"$project": 1}]).code, 15969);
 }
 
@@ -177,8 +190,22 @@ fn unset_removes_paths() {
     );
     let out = run(vec![doc! {"$unset": ["_id", "b.c", "e.c"]}], vec![input]);
     assert_eq!(out, vec![doc! {"a": 1, "b": {"d": 2}, "e": [{}, 3]}]);
-    assert_eq!(parse_error(vec![doc! {"$unset": []}]).code, 31002);
+    assert_eq!(parse_error(vec![doc! {"$unset": []}]).code, 31119);
     assert_eq!(parse_error(vec![doc! {"$unset": [1]}]).code, 31120);
     assert_eq!(parse_error(vec![doc! {"$unset": {"a": 1}}]).code, 31002);
-    assert_eq!(parse_error(vec![doc! {"$unset": "$a"}]).code, 16410);
+    let error = parse_error(vec![doc! {"$unset": "$a"}]);
+    assert_eq!(error.code, 16410);
+    assert!(
+        error
+            .message
+            .starts_with("Invalid $unset :: caused by :: FieldPath"),
+        "{error}"
+    );
+    let error = parse_error(vec![doc! {"$unset": ["v", "v.w"]}]);
+    assert_eq!(error.code, 31249);
+    assert_eq!(
+        error.message,
+        "Invalid $unset :: caused by :: Path collision at v.w remaining portion w"
+    );
+    assert_eq!(parse_error(vec![doc! {"$unset": "v."}]).code, 40353);
 }

@@ -126,12 +126,29 @@ fn limit_and_skip() {
         (error.code, error.message.as_str()),
         (15958, "the limit must be positive")
     );
-    assert_eq!(parse_error(vec![doc! {"$limit": -1}]).code, 15958);
-    assert_eq!(parse_error(vec![doc! {"$limit": "1"}]).code, 15957);
-    assert_eq!(parse_error(vec![doc! {"$limit": 1.5}]).code, 2);
-    assert_eq!(parse_error(vec![doc! {"$skip": -1}]).code, 15956);
-    assert_eq!(parse_error(vec![doc! {"$skip": "1"}]).code, 15972);
-    assert_eq!(parse_error(vec![doc! {"$skip": 0.5}]).code, 2);
+    let error = parse_error(vec![doc! {"$limit": -1}]);
+    assert_eq!(error.code, 5_107_201);
+    assert_eq!(
+        error.message,
+        "invalid argument to $limit stage: Expected a non-negative number in: $limit: -1"
+    );
+    let error = parse_error(vec![doc! {"$limit": "1"}]);
+    assert_eq!(
+        error.message,
+        "invalid argument to $limit stage: Expected a number in: $limit: \"1\""
+    );
+    let error = parse_error(vec![doc! {"$limit": 1.5}]);
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (
+            5_107_201,
+            "invalid argument to $limit stage: Expected an integer: $limit: 1.5"
+        )
+    );
+    assert_eq!(parse_error(vec![doc! {"$limit": 1e300}]).code, 5_107_201);
+    assert_eq!(parse_error(vec![doc! {"$skip": -1}]).code, 5_107_200);
+    assert_eq!(parse_error(vec![doc! {"$skip": "1"}]).code, 5_107_200);
+    assert_eq!(parse_error(vec![doc! {"$skip": 0.5}]).code, 5_107_200);
 }
 
 #[test]
@@ -141,7 +158,8 @@ fn count_outputs_one_document_or_none() {
         vec![doc! {"n": 4}]
     );
     assert!(run(vec![doc! {"$count": "n"}], vec![]).is_empty());
-    assert_eq!(parse_error(vec![doc! {"$count": ""}]).code, 40156);
+    assert_eq!(parse_error(vec![doc! {"$count": ""}]).code, 40157);
+    assert_eq!(parse_error(vec![doc! {"$count": "_id"}]).code, 15948);
     assert_eq!(parse_error(vec![doc! {"$count": 1}]).code, 40156);
     assert_eq!(parse_error(vec![doc! {"$count": "$n"}]).code, 40158);
     assert_eq!(parse_error(vec![doc! {"$count": "a.b"}]).code, 40160);

@@ -261,16 +261,22 @@ fn count_documents(name: &str, n: usize) -> Vec<Document> {
 }
 
 fn parse_sort_by_count(spec: &Bson) -> CommandResult<(Group, SortSpec)> {
-    let is_expression = match spec {
-        Bson::String(path) => path.starts_with('$'),
-        Bson::Document(doc) => doc.len() == 1 && doc.keys().all(|k| k.starts_with('$')),
-        _ => false,
-    };
-    if !is_expression {
-        return Err(CommandError::with_code(
-            40148,
-            "the sortByCount field must be defined as a $-prefixed path or an expression",
-        ));
+    const WANTED: &str = "the sortByCount field must be defined as a $-prefixed path or an expression inside an \
+         object";
+    match spec {
+        Bson::String(path) if !path.starts_with('$') => {
+            return Err(CommandError::with_code(40148, WANTED));
+        }
+        Bson::Document(doc) if !doc.keys().next().is_some_and(|k| k.starts_with('$')) => {
+            return Err(CommandError::with_code(40147, WANTED));
+        }
+        Bson::String(_) | Bson::Document(_) => {}
+        _ => {
+            return Err(CommandError::with_code(
+                40149,
+                "the sortByCount field must be specified as a string or as an object",
+            ));
+        }
     }
     let group = Group::new(
         Expr::parse(spec)?,

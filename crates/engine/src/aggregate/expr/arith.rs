@@ -5,7 +5,7 @@
 
 use bson::{Bson, DateTime};
 
-use super::num::{self, Num, Sum, Width};
+use super::num::{self, Num, Width};
 use super::op::Op;
 use super::{Value, fixed, nullish, type_name};
 use crate::error::{CommandError, CommandResult, ErrorCode};
@@ -13,7 +13,7 @@ use crate::error::{CommandError, CommandResult, ErrorCode};
 /// Evaluates an arithmetic operator on evaluated arguments.
 pub(super) fn eval(op: Op, values: &[Value]) -> CommandResult<Value> {
     match op {
-        Op::Add => add(values),
+        Op::Add => super::add::add(values),
         Op::Multiply => multiply(values),
         Op::Subtract => {
             let [a, b] = fixed(values)?;
@@ -48,49 +48,6 @@ fn number(value: &Value) -> Option<Num> {
     value.as_ref().and_then(Num::of)
 }
 
-fn add(values: &[Value]) -> CommandResult<Value> {
-    let mut sum = Sum::default();
-    let mut base_date: Option<i64> = None;
-    for value in values {
-        match value {
-            Some(Bson::DateTime(d)) => {
-                if base_date.is_some() {
-                    return Err(CommandError::with_code(
-                        16612,
-                        "only one date allowed in an $add expression",
-                    ));
-                }
-                base_date = Some(d.timestamp_millis());
-            }
-            _ if nullish(value) => return Ok(null()),
-            _ => match number(value) {
-                Some(n) => sum.add(n),
-                None => {
-                    return Err(CommandError::with_code(
-                        16554,
-                        format!(
-                            "$add only supports numeric or date types, not {}",
-                            type_name(value)
-                        ),
-                    ));
-                }
-            },
-        }
-    }
-    let Some(millis) = base_date else {
-        return Ok(Some(sum.result().to_bson()));
-    };
-    let offset = match sum.result() {
-        Num::Int(i) => Some(i64::from(i)),
-        Num::Long(i) => Some(i),
-        Num::Double(f) | Num::Decimal(f) => num::f64_to_exact_i64(f.round()),
-    };
-    offset
-        .and_then(|offset| millis.checked_add(offset))
-        .map(date)
-        .ok_or_else(|| CommandError::new(ErrorCode::Overflow, "date overflow in $add"))
-}
-
 fn multiply(values: &[Value]) -> CommandResult<Value> {
     let mut nums = Vec::with_capacity(values.len());
     for value in values {
@@ -100,13 +57,10 @@ fn multiply(values: &[Value]) -> CommandResult<Value> {
         match number(value) {
             Some(n) => nums.push(n),
             None => {
-                return Err(CommandError::with_code(
-                    16555,
-                    format!(
-                        "$multiply only supports numeric types, not {}",
-                        type_name(value)
-                    ),
-                ));
+                return Err(CommandError::type_mismatch(format!(
+                    "$multiply only supports numeric types, not {}",
+                    type_name(value)
+                )));
             }
         }
     }
@@ -120,32 +74,44 @@ fn subtract(a: &Value, b: &Value) -> CommandResult<Value> {
     if nullish(a) || nullish(b) {
         return Ok(null());
     }
+    let overflow = || CommandError::new(ErrorCode::Overflow, "date overflow");
     match (a, b) {
-        (Some(Bson::DateTime(x)), Some(Bson::DateTime(y))) => Ok(Some(Bson::Int64(
-            x.timestamp_millis().wrapping_sub(y.timestamp_millis()),
-        ))),
+        (Some(Bson::DateTime(x)), Some(Bson::DateTime(y))) => x
+            .timestamp_millis()
+            .checked_sub(y.timestamp_millis())
+            .map(|diff| Some(Bson::Int64(diff)))
+            .ok_or_else(overflow),
         (Some(Bson::DateTime(x)), _) => {
-            let millis = number(b)
-                .and_then(|n| match n {
-                    Num::Int(i) => Some(i64::from(i)),
-                    Num::Long(i) => Some(i),
-                    Num::Double(f) | Num::Decimal(f) => num::f64_to_exact_i64(f.round()),
-                })
-                .ok_or_else(|| {
-                    CommandError::with_code(
-                        16613,
-                        format!("cant $subtract a {} from a Date", type_name(b)),
-                    )
-                })?;
-            x.timestamp_millis()
-                .checked_sub(millis)
+            let millis = number(b).ok_or_else(|| {
+                CommandError::type_mismatch(format!("can't $subtract {} from Date", type_name(b)))
+            })?;
+            whole_millis(millis)
+                .and_then(|m| x.timestamp_millis().checked_sub(m))
                 .map(date)
-                .ok_or_else(|| CommandError::new(ErrorCode::Overflow, "date overflow in $subtract"))
+                .ok_or_else(overflow)
         }
-        _ => Err(CommandError::with_code(
-            16556,
-            format!("cant $subtract a {} from a {}", type_name(b), type_name(a)),
-        )),
+        _ => Err(CommandError::type_mismatch(format!(
+            "can't $subtract {} from {}",
+            type_name(b),
+            type_name(a)
+        ))),
+    }
+}
+
+/// A number of milliseconds as a whole `i64`, a fraction rounded to the nearest; `None` out of
+/// range.
+fn whole_millis(n: Num) -> Option<i64> {
+    // 2^63: every i64 is below it, and it is exactly representable.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    match n {
+        Num::Int(i) => Some(i64::from(i)),
+        Num::Long(i) => Some(i),
+        Num::Double(f) | Num::Decimal(f) => {
+            let rounded = f.round();
+            (-TWO_63..TWO_63)
+                .contains(&rounded)
+                .then_some(rounded as i64)
+        }
     }
 }
 
@@ -172,14 +138,11 @@ fn divide(a: &Value, b: &Value) -> CommandResult<Value> {
     if nullish(a) || nullish(b) {
         return Ok(null());
     }
-    Err(CommandError::with_code(
-        16609,
-        format!(
-            "$divide only supports numeric types, not {} and {}",
-            type_name(a),
-            type_name(b)
-        ),
-    ))
+    Err(CommandError::type_mismatch(format!(
+        "$divide only supports numeric types, not {} and {}",
+        type_name(a),
+        type_name(b)
+    )))
 }
 
 fn modulo(a: &Value, b: &Value) -> CommandResult<Value> {
@@ -241,8 +204,8 @@ fn unary(op: Op, value: &Value) -> CommandResult<Value> {
 
 fn round(values: &[Value]) -> CommandResult<Value> {
     let (value, place) = match values {
-        [value] => (value, &None),
-        [value, place] => (value, place),
+        [value] => (value, None),
+        [value, place] => (value, Some(place)),
         _ => return Err(CommandError::bad_value("$round takes one or two arguments")),
     };
     if nullish(value) {
@@ -259,16 +222,8 @@ fn round(values: &[Value]) -> CommandResult<Value> {
     })?;
     let place = match place {
         None => 0,
-        Some(Bson::Null | Bson::Undefined) => return Ok(null()),
-        Some(p) => Num::of(p)
-            .and_then(Num::to_exact_i64)
-            .filter(|p| (-20..=100).contains(p))
-            .ok_or_else(|| {
-                CommandError::with_code(
-                    51083,
-                    "$round requires \"place\" argument to be an integer between -20 and 100",
-                )
-            })?,
+        Some(p) if nullish(p) => return Ok(null()),
+        Some(p) => round_place(p)?,
     };
     // The range check above keeps `place` well inside i32.
     let place = place as i32;
@@ -281,6 +236,26 @@ fn round(values: &[Value]) -> CommandResult<Value> {
         None => Num::float(n.width(), round_float(n.as_f64(), place)),
     };
     Ok(Some(result.to_bson()))
+}
+
+/// The number of decimal places `$round` is asked for: a whole number in [-20, 100].
+fn round_place(place: &Value) -> CommandResult<i64> {
+    let place = number(place)
+        .and_then(Num::to_exact_i64)
+        .filter(|p| i32::try_from(*p).is_ok())
+        .ok_or_else(|| {
+            CommandError::with_code(
+                51082,
+                "precision argument to  $round must be a integral value",
+            )
+        })?;
+    if !(-20..=100).contains(&place) {
+        return Err(CommandError::with_code(
+            51083,
+            format!("cannot apply $round with precision value {place} value must be in [-20, 100]"),
+        ));
+    }
+    Ok(place)
 }
 
 /// Rounds `value` to a multiple of `10^digits`, ties to even.
@@ -298,12 +273,12 @@ fn round_integer(value: i128, digits: u32) -> i128 {
 }
 
 /// Rounds `x` to `place` decimal places (negative: to tens, hundreds, ...), ties to even,
-/// working on its 15-significant-digit decimal form as `mongod` does.
+/// working on its 34-significant-digit decimal form as `mongod` does.
 pub(super) fn round_float(x: f64, place: i32) -> f64 {
     if !x.is_finite() || x == 0.0 {
         return x;
     }
-    let text = format!("{:.14e}", x.abs());
+    let text = format!("{:.33e}", x.abs());
     let Some((mantissa, exponent)) = text.split_once('e') else {
         return x;
     };
@@ -315,7 +290,7 @@ pub(super) fn round_float(x: f64, place: i32) -> f64 {
         .filter(u8::is_ascii_digit)
         .map(|b| b - b'0')
         .collect();
-    // The value is 0.d1d2...d15 × 10^(exponent + 1); keep this many digits.
+    // The value is 0.d1d2...d34 × 10^(exponent + 1); keep this many digits.
     let keep = exponent + 1 + place;
     if keep >= digits.len() as i32 {
         return x;
@@ -329,7 +304,7 @@ pub(super) fn round_float(x: f64, place: i32) -> f64 {
         5 => dropped[1..].iter().any(|&d| d != 0) || kept.last().is_some_and(|d| d % 2 == 1),
         _ => false,
     };
-    let mut whole = kept.iter().fold(0u64, |acc, &d| acc * 10 + u64::from(d));
+    let mut whole = kept.iter().fold(0u128, |acc, &d| acc * 10 + u128::from(d));
     if round_up {
         whole += 1;
     }

@@ -4,7 +4,7 @@
 
 use bson::Bson;
 
-use super::num::{Num, f64_to_exact_i64};
+use super::num::Num;
 use super::op::Op;
 use super::string::format_double;
 use super::{Value, date, fixed, nullish, type_name};
@@ -96,7 +96,7 @@ fn to_integer(input: &Bson, target: Target) -> CommandResult<i64> {
         Bson::Boolean(b) => Ok(i64::from(*b)),
         Bson::Int32(i) => Ok(i64::from(*i)),
         Bson::Int64(i) if (low..=high).contains(i) => Ok(*i),
-        Bson::Int64(i) => Err(overflow(i.to_string())),
+        Bson::Int64(_) => Err(overflow(String::new())),
         Bson::Double(_) | Bson::Decimal128(_) => {
             let f = Num::of(input).map_or(f64::NAN, Num::as_f64);
             float_to_integer(f, target)
@@ -107,30 +107,33 @@ fn to_integer(input: &Bson, target: Target) -> CommandResult<i64> {
     }
 }
 
-/// Truncates `f` toward zero into the target's range.
+/// Truncates `f` toward zero, refusing NaN, infinities and values outside the target's range.
 fn float_to_integer(f: f64, target: Target) -> CommandResult<i64> {
-    let kind = match target {
-        Target::Int => "integer",
-        Target::Long => "long",
-    };
     if f.is_nan() {
-        return Err(failure(format!(
-            "Attempt to convert NaN value to {kind} type"
-        )));
+        return Err(failure(
+            "Attempt to convert NaN value to integer type".to_owned(),
+        ));
     }
     if f.is_infinite() {
-        return Err(failure(format!(
-            "Attempt to convert infinity value to {kind} type"
-        )));
+        return Err(failure(
+            "Attempt to convert infinity value to integer type".to_owned(),
+        ));
     }
-    let (low, high) = target.range();
-    f64_to_exact_i64(f.trunc())
-        .filter(|i| (low..=high).contains(i))
-        .ok_or_else(|| overflow(format_double(f)))
+    // 2^63: every i64 is below it, and it is exactly representable.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let in_range = match target {
+        Target::Int => (f64::from(i32::MIN)..=f64::from(i32::MAX)).contains(&f),
+        Target::Long => (-TWO_63..TWO_63).contains(&f),
+    };
+    if !in_range {
+        return Err(overflow(format_double(f)));
+    }
+    Ok(f.trunc() as i64)
 }
 
 /// Parses a base-10 integer string (an optional sign, then digits only).
 fn parse_integer(text: &str, target: Target) -> CommandResult<i64> {
+    refuse_hex(text)?;
     let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
     let reason = if digits.is_empty() {
         Some("No digits")
@@ -146,7 +149,18 @@ fn parse_integer(text: &str, target: Target) -> CommandResult<i64> {
     text.parse::<i64>()
         .ok()
         .filter(|i| (low..=high).contains(i))
-        .ok_or_else(|| parse_failure(text, "Overflow"))
+        .ok_or_else(|| parse_failure(text, "Out of range"))
+}
+
+/// Refuses `0x` input, which `mongod` does not read as a number here.
+fn refuse_hex(text: &str) -> CommandResult<()> {
+    if text.starts_with("0x") || text.starts_with("0X") {
+        return Err(CommandError::new(
+            ErrorCode::ConversionFailure,
+            format!("Illegal hexadecimal input in $convert with no onError value: {text}"),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_failure(text: &str, reason: &str) -> CommandError {
@@ -170,10 +184,18 @@ fn to_double(input: &Bson) -> CommandResult<f64> {
 
 /// Parses a decimal or exponent-form number, or `Infinity` / `NaN`.
 fn parse_double(text: &str) -> CommandResult<f64> {
+    refuse_hex(text)?;
     let well_formed = !text.is_empty()
         && text
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
-    let parsed = well_formed.then(|| text.parse::<f64>().ok()).flatten();
-    parsed.ok_or_else(|| parse_failure(text, "Did not consume whole string."))
+    let parsed = well_formed
+        .then(|| text.parse::<f64>().ok())
+        .flatten()
+        .ok_or_else(|| parse_failure(text, "Did not consume whole string."))?;
+    let spelled_infinite = text.to_ascii_lowercase().contains("inf");
+    if parsed.is_infinite() && !spelled_infinite {
+        return Err(parse_failure(text, "Out of range"));
+    }
+    Ok(parsed)
 }

@@ -9,11 +9,11 @@ use bson::{Bson, Document};
 
 use super::op::Op;
 use super::{Expr, Value, nullish, parse_at, type_name};
+use crate::aggregate::show::{self, Style};
 use crate::error::{CommandError, CommandResult};
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
 const DEFAULT_FORMAT: &str = "%Y-%m-%dT%H:%M:%S.%LZ";
-const DEFAULT_FORMAT_WITH_ZONE: &str = "%Y-%m-%dT%H:%M:%S.%L";
 
 /// A moment broken into calendar fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,9 +232,9 @@ pub(super) fn eval_part(op: Op, values: &[Value]) -> CommandResult<Value> {
         [date, zone] => (date, Some(zone)),
         _ => return Err(CommandError::bad_value("a date operator takes one date")),
     };
-    let Some(millis) = date_millis(date)? else {
+    if nullish(date) {
         return Ok(Some(Bson::Null));
-    };
+    }
     let offset = match zone {
         None => 0,
         Some(zone) => match time_zone(zone)? {
@@ -242,6 +242,7 @@ pub(super) fn eval_part(op: Op, values: &[Value]) -> CommandResult<Value> {
             None => return Ok(Some(Bson::Null)),
         },
     };
+    let millis = date_millis(date)?.unwrap_or_default();
     let parts = Parts::of(millis, offset);
     let int = |n: u32| Some(Bson::Int32(i32::try_from(n).unwrap_or(i32::MAX)));
     let year = |y: i64| Some(i32::try_from(y).map_or(Bson::Int64(y), Bson::Int32));
@@ -317,41 +318,46 @@ impl DateToString {
 
     /// Formats the date `root` gives.
     pub(super) fn eval(&self, root: &Document) -> CommandResult<Value> {
+        let date = self.date.eval(root)?;
         let format = match &self.format {
             None => None,
-            Some(expr) => match expr.eval(root)? {
-                Some(Bson::String(text)) => Some(text),
-                value if nullish(&value) => return Ok(Some(Bson::Null)),
-                other => {
-                    return Err(CommandError::with_code(
-                        18533,
-                        format!(
-                            "$dateToString requires that 'format' be a string, found: {}",
-                            type_name(&other)
-                        ),
-                    ));
-                }
-            },
+            Some(expr) => Some(expr.eval(root)?),
         };
+        if let Some(format) = format.as_ref().filter(|f| !nullish(f)) {
+            let Some(Bson::String(text)) = format else {
+                return Err(CommandError::with_code(
+                    18533,
+                    format!(
+                        "$dateToString requires that 'format' be a string, found: {} with value \
+                         {}",
+                        type_name(format),
+                        format
+                            .as_ref()
+                            .map_or_else(String::new, |v| show::value_in(v, Style::Document))
+                    ),
+                ));
+            };
+            check_format(text)?;
+        }
         let offset = match &self.timezone {
-            None => None,
-            Some(expr) => match time_zone(&expr.eval(root)?)? {
-                Some(offset) => Some(offset),
-                None => return Ok(Some(Bson::Null)),
-            },
+            None => Some(0),
+            Some(expr) => time_zone(&expr.eval(root)?)?,
         };
-        let Some(millis) = date_millis(&self.date.eval(root)?)? else {
+        if nullish(&date) {
             return match &self.on_null {
                 Some(on_null) => on_null.eval(root),
                 None => Ok(Some(Bson::Null)),
             };
+        }
+        let Some(offset) = offset else {
+            return Ok(Some(Bson::Null));
         };
-        let format = format.unwrap_or_else(|| match offset {
-            Some(_) => DEFAULT_FORMAT_WITH_ZONE.to_owned(),
+        let format = match format {
             None => DEFAULT_FORMAT.to_owned(),
-        });
-        check_format(&format)?;
-        let offset = offset.unwrap_or(0);
+            Some(Some(Bson::String(text))) => text,
+            Some(_) => return Ok(Some(Bson::Null)),
+        };
+        let millis = date_millis(&date)?.unwrap_or_default();
         let text = format_date(&format, &Parts::of(millis, offset), offset)?;
         Ok(Some(Bson::String(text)))
     }

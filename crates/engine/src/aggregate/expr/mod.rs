@@ -5,6 +5,7 @@
 //! path to a field that does not exist gives. Missing differs from `null`: computed fields that
 //! evaluate to missing are left out of the output, and missing compares below `null`.
 
+mod add;
 mod arith;
 mod array;
 mod convert;

@@ -62,7 +62,33 @@ fn to_int_and_to_long() {
     assert_eq!(eval_code(bson!({"$toInt": "4.5"})), 241);
     assert_eq!(eval_code(bson!({"$toInt": "99999999999"})), 241);
     assert_eq!(eval_code(bson!({"$toInt": 1e10})), 241);
-    assert_eq!(eval_code(bson!({"$toInt": "$long"})), 241);
+    let error = eval_error(bson!({"$toInt": "$long"}));
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (
+            241,
+            "Conversion would overflow target type in $convert with no onError value: "
+        )
+    );
+    let error = eval_error(bson!({"$toInt": 2_147_483_647.5}));
+    assert_eq!(
+        error.message,
+        "Conversion would overflow target type in $convert with no onError value: 2.14748e+09"
+    );
+    assert_eq!(
+        eval(bson!({"$toInt": -2_147_483_648.0})),
+        Bson::Int32(i32::MIN)
+    );
+    let error = eval_error(bson!({"$toLong": f64::INFINITY}));
+    assert_eq!(
+        error.message,
+        "Attempt to convert infinity value to integer type in $convert with no onError value"
+    );
+    let error = eval_error(bson!({"$toInt": "0x1A"}));
+    assert_eq!(
+        error.message,
+        "Illegal hexadecimal input in $convert with no onError value: 0x1A"
+    );
     assert_eq!(eval_code(bson!({"$toInt": f64::NAN})), 241);
     assert_eq!(eval_code(bson!({"$toInt": "$d"})), 241);
     assert_eq!(
@@ -92,6 +118,15 @@ fn to_double() {
     );
     assert_eq!(eval(bson!({"$toDouble": "$missing"})), Bson::Null);
     assert_eq!(eval_code(bson!({"$toDouble": "abc"})), 241);
+    assert_eq!(
+        eval(bson!({"$toDouble": "-Infinity"})),
+        Bson::Double(f64::NEG_INFINITY)
+    );
+    let error = eval_error(bson!({"$toDouble": "1e400"}));
+    assert_eq!(
+        error.message,
+        "Failed to parse number '1e400' in $convert with no onError value: Out of range"
+    );
     assert_eq!(eval_code(bson!({"$toDouble": " 1"})), 241);
     assert_eq!(eval_code(bson!({"$toDouble": {"x": 1}})), 241);
 }

@@ -303,6 +303,14 @@ fn sort_by_count_groups_and_orders() {
     assert_eq!(parse_error(vec![doc! {"$sortByCount": "tag"}]).code, 40148);
     assert_eq!(
         parse_error(vec![doc! {"$sortByCount": {"a": 1}}]).code,
-        40148
+        40147
+    );
+    assert_eq!(parse_error(vec![doc! {"$sortByCount": 1}]).code, 40149);
+    assert_eq!(
+        run(
+            vec![doc! {"$sortByCount": {"$toUpper": "$tag"}}],
+            vec![doc! {"tag": "x"}]
+        ),
+        vec![doc! {"_id": "X", "count": 1}]
     );
 }

@@ -106,6 +106,17 @@ const UNSUPPORTED: &[&str] = &[
     "$topN",
 ];
 
+/// The error for an accumulator name this engine does not evaluate.
+fn unknown_accumulator(name: &str) -> CommandError {
+    if UNSUPPORTED.contains(&name) {
+        CommandError::bad_value(format!(
+            "the {name} accumulator is not supported by this engine"
+        ))
+    } else {
+        CommandError::with_code(15952, format!("unknown group operator '{name}'"))
+    }
+}
+
 impl AccumulatorKind {
     fn named(name: &str) -> Option<AccumulatorKind> {
         Some(match name {
@@ -164,14 +175,7 @@ impl Accumulator {
                 ));
             }
         };
-        let kind = AccumulatorKind::named(name).ok_or_else(|| {
-            match UNSUPPORTED.contains(&name.as_str()) {
-                true => CommandError::bad_value(format!(
-                    "the {name} accumulator is not supported by this engine"
-                )),
-                false => CommandError::with_code(15952, format!("unknown group operator '{name}'")),
-            }
-        })?;
+        let kind = AccumulatorKind::named(name).ok_or_else(|| unknown_accumulator(name))?;
         if matches!(arg, Bson::Array(_)) {
             return Err(CommandError::with_code(
                 40237,

@@ -225,9 +225,10 @@ impl Projection {
             builder.add(path, value)?;
         }
         let id_excluded = matches!(builder.root.get("_id"), Some(Child::Exclude));
-        let kind = builder.kind.unwrap_or(match id_excluded {
-            true => Kind::Exclusion,
-            false => Kind::Inclusion,
+        let kind = builder.kind.unwrap_or(if id_excluded {
+            Kind::Exclusion
+        } else {
+            Kind::Inclusion
         });
         let mut root = builder.root;
         if kind == Kind::Inclusion && root.get("_id").is_none() {

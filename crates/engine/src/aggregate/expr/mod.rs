@@ -74,10 +74,10 @@ impl Expr {
             Expr::Const(value) => Ok(Some(value.clone())),
             Expr::Field(path) => Ok(document_path(root, path)),
             Expr::Var(Var::Remove, _) => Ok(None),
-            Expr::Var(Var::Root | Var::Current, path) => Ok(match path.is_empty() {
-                true => Some(Bson::Document(root.clone())),
-                false => document_path(root, path),
-            }),
+            Expr::Var(Var::Root | Var::Current, path) if path.is_empty() => {
+                Ok(Some(Bson::Document(root.clone())))
+            }
+            Expr::Var(Var::Root | Var::Current, path) => Ok(document_path(root, path)),
             Expr::Object(fields) => {
                 let mut out = Document::new();
                 for (name, expr) in fields {

@@ -290,7 +290,6 @@ async fn find_one_and_delete_removes_the_first_in_sort_order() {
 }
 
 #[tokio::test]
-#[ignore = "needs the aggregation module"]
 async fn count_documents_counts_matches_with_skip_and_limit() {
     let (_client, coll) = numbers(20).await;
     assert_eq!(coll.count_documents(doc! {}).await.expect("count"), 20);
@@ -373,7 +372,6 @@ async fn distinct_unwinds_arrays_and_filters() {
 }
 
 #[tokio::test]
-#[ignore = "needs the aggregation module"]
 async fn aggregate_streams_results_over_several_batches() {
     let (_client, coll) = numbers(250).await;
     let cursor = coll
@@ -404,7 +402,6 @@ async fn aggregate_streams_results_over_several_batches() {
 }
 
 #[tokio::test]
-#[ignore = "needs the aggregation module"]
 async fn reads_in_a_transaction_see_its_writes() {
     let (client, coll) = numbers(10).await;
     let mut session = client.start_session().await.expect("session");

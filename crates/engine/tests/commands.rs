@@ -709,3 +709,64 @@ async fn end_sessions_aborts_their_transactions() {
     let commit = run(&engine, "admin", s.commit()).await;
     assert_eq!(code_name(&commit), Some("NoSuchTransaction"));
 }
+
+#[tokio::test]
+async fn aggregate_runs_pipelines_and_refuses_unsupported_stages() {
+    let engine = seeded().await;
+    let reply = assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [
+                {"$match": {"qty": {"$gte": 5}}},
+                {"$unwind": "$tags"},
+                {"$group": {"_id": "$tags", "total": {"$sum": "$qty"}, "n": {"$sum": 1}}},
+                {"$sort": {"_id": 1}},
+            ]},
+        )
+        .await,
+    );
+    assert_eq!(
+        first_batch(&reply),
+        vec![
+            doc! {"_id": "a", "total": 100, "n": 1},
+            doc! {"_id": "b", "total": 105, "n": 2}
+        ]
+    );
+    let reply = assert_ok(
+        run(&engine, "shop", doc! {"aggregate": "inventory", "cursor": {"batchSize": 1}, "pipeline": [{"$project": {"sku": 1, "_id": 0}}]}).await,
+    );
+    assert_eq!(first_batch(&reply).len(), 1);
+    assert_ne!(
+        reply
+            .get_document("cursor")
+            .and_then(|c| c.get_i64("id"))
+            .ok(),
+        Some(0)
+    );
+    let reply = run(
+        &engine,
+        "shop",
+        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$lookup": {"from": "x"}}]},
+    )
+    .await;
+    assert_eq!(code_name(&reply), Some("BadValue"));
+    let reply = run(
+        &engine,
+        "shop",
+        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$frobnicate": {}}]},
+    )
+    .await;
+    assert_eq!(reply.get_i32("code").ok(), Some(40324));
+    let reply = run(
+        &engine,
+        "shop",
+        doc! {"aggregate": "inventory", "pipeline": []},
+    )
+    .await;
+    assert_eq!(
+        code_name(&reply),
+        Some("FailedToParse"),
+        "the cursor option is required"
+    );
+}

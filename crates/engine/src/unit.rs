@@ -325,13 +325,14 @@ impl WriteUnit {
         own.unique_keys.retain(|_, owner| &owner[..] != id);
         for (index_name, key) in new_unique {
             if let Some(index) = collection.indexes.iter_mut().find(|i| i.name == index_name) {
-                index.mark_pending(Box::from(&key[..]), unit);
+                index.mark_pending(Key::from_slice(&key), unit);
             }
-            own.unique_keys.insert((index_name, key), Box::from(id));
+            own.unique_keys
+                .insert((index_name, key), Key::from_slice(id));
         }
-        collection.mark_pending(Box::from(id), unit);
+        collection.mark_pending(Key::from_slice(id), unit);
         own.docs
-            .insert(Box::from(id), image.map(|(bytes, _)| bytes));
+            .insert(Key::from_slice(id), image.map(|(bytes, _)| bytes));
         Ok(())
     }
 

@@ -110,7 +110,7 @@ impl Collection {
         if let Some(bytes) = &doc {
             for index in &mut self.indexes {
                 for key in index.keys_of_stored(bytes)? {
-                    index.insert_entry(key.into_boxed_slice(), id.clone());
+                    index.insert_entry(Key::from_vec(key), id.clone());
                 }
             }
         }
@@ -159,7 +159,7 @@ impl Collection {
                 if let Some(bytes) = &version.doc {
                     for key in index.keys_of_stored(bytes)? {
                         if !live.contains(&key) {
-                            index.remove_entry(key.into_boxed_slice(), id.clone());
+                            index.remove_entry(Key::from_vec(key), id.clone());
                         }
                     }
                 }
@@ -174,7 +174,7 @@ impl Collection {
             for version in record.versions() {
                 if let Some(bytes) = &version.doc {
                     for key in index.keys_of_stored(bytes)? {
-                        index.insert_entry(key.into_boxed_slice(), id.clone());
+                        index.insert_entry(Key::from_vec(key), id.clone());
                     }
                 }
             }

@@ -132,7 +132,7 @@ impl Index {
     /// encodings of the leading fields of a compound key (encodings are self-delimiting, so a
     /// prefix never matches part of a longer value).
     pub fn ids_with_prefix<'a>(&'a self, prefix: &'a [u8]) -> impl Iterator<Item = &'a Key> + 'a {
-        let start: (Key, Key) = (Box::from(prefix), Box::default());
+        let start: (Key, Key) = (Key::from_slice(prefix), Key::new());
         self.entries
             .range((Bound::Included(start), Bound::Unbounded))
             .take_while(move |(k, _)| k.starts_with(prefix))
@@ -151,7 +151,8 @@ impl Index {
 
     /// Whether an entry exists.
     pub fn has_entry(&self, key: &[u8], id: &[u8]) -> bool {
-        self.entries.contains(&(Box::from(key), Box::from(id)))
+        self.entries
+            .contains(&(Key::from_slice(key), Key::from_slice(id)))
     }
 
     /// The transaction that holds an uncommitted write of `key` (unique indexes).

@@ -15,8 +15,10 @@ pub use record::{Record, Version};
 
 use crate::error::{CommandError, CommandResult, ErrorCode};
 
-/// The key string of a document's `_id` (or of an index key).
-pub type Key = Box<[u8]>;
+/// The key string of a document's `_id` (or of an index key). Keys up to 16 bytes — an
+/// `ObjectId`, a number, a short string — are stored inline, without an allocation of their
+/// own, which matters when a collection holds millions of small documents.
+pub type Key = smallvec::SmallVec<[u8; 16]>;
 
 /// Identifies a transaction (or a single-statement write) while its writes are uncommitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

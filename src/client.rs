@@ -72,6 +72,18 @@ impl Client {
         )
     }
 
+    /// Another client of the same deployment, with its own options, sessions and command
+    /// monitoring (for the embedded transport: the same in-process engine).
+    pub fn with_options(&self, options: ClientOptions) -> Client {
+        Client::with_transport(
+            self.inner
+                .transport
+                .transport()
+                .with_app_name(options.app_name.clone()),
+            options,
+        )
+    }
+
     fn with_transport(transport: Transport, options: ClientOptions) -> Client {
         let (sender, receiver) = mpsc::unbounded_channel();
         Client {

@@ -28,6 +28,10 @@ impl Embedded {
         }
     }
 
+    pub fn with_app_name(&self, app_name: Option<String>) -> Embedded {
+        Embedded::new(self.engine.clone(), app_name)
+    }
+
     pub fn server_for(&self, _selection: Option<&ReadPreference>) -> String {
         self.address.clone()
     }

@@ -40,6 +40,13 @@ impl Transport {
 }
 
 impl Transport {
+    /// The same deployment, announcing another application name.
+    pub fn with_app_name(&self, app_name: Option<String>) -> Transport {
+        match self {
+            Transport::Embedded(e) => Transport::Embedded(e.with_app_name(app_name)),
+        }
+    }
+
     /// The address of the member a command with this read preference goes to.
     pub fn server_for(&self, selection: Option<&ReadPreference>) -> String {
         match self {
@@ -57,6 +64,11 @@ pub(crate) struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// The transport.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
     pub fn new(transport: Transport, events: Option<EventHandler>) -> Dispatcher {
         Dispatcher {
             transport,

@@ -16,7 +16,8 @@ use crate::commands::{self, CommandSpec, Exec, TxnContext};
 use crate::cursor::Cursors;
 use crate::error::{CommandError, CommandResult, ErrorCode, labels};
 use crate::failpoint::{FailAction, FailPoints};
-use crate::oplog::{Oplog, OplogEntry};
+use crate::oplog::{Op, Oplog, OplogEntry};
+use crate::replication::Replication;
 use crate::request::{Acknowledgement, ReadConcernLevel, Request, WriteConcern};
 use crate::session::{SessionKey, Transaction, TxnState};
 use crate::storage::{Catalog, TxnId};
@@ -33,6 +34,10 @@ pub struct EngineOptions {
     /// How many recent oplog entries are kept for [`Engine::oplog_after`] (default: none;
     /// subscribers get every entry regardless).
     pub oplog_capacity: usize,
+    /// How far back snapshot reads (`atClusterTime`) can go: committed versions are kept this
+    /// long (`minSnapshotHistoryWindowInSeconds`, 300 s by default, as in `mongod`). A hot
+    /// document keeps every version written in the window.
+    pub snapshot_history: Duration,
 }
 
 impl Default for EngineOptions {
@@ -40,6 +45,7 @@ impl Default for EngineOptions {
         EngineOptions {
             transaction_lifetime: Duration::from_secs(60),
             oplog_capacity: 0,
+            snapshot_history: Duration::from_secs(300),
         }
     }
 }
@@ -130,6 +136,8 @@ struct Shared {
     node: parking_lot::RwLock<NodeInfo>,
     process_id: bson::oid::ObjectId,
     topology_counter: AtomicU64,
+    /// The replica set this node belongs to, and its index in it.
+    replication: Option<(Arc<Replication>, usize)>,
 }
 
 /// The data of one node, guarded by the engine's lock.
@@ -147,6 +155,8 @@ pub(crate) struct State {
     ended_seq: u64,
     open_transactions: usize,
     last_sweep: Instant,
+    /// Versions older than this may have been reclaimed: snapshot reads before it fail.
+    history_floor: Ts,
 }
 
 /// A command's result before decoration.
@@ -154,8 +164,6 @@ struct Outcome {
     reply: Document,
     /// `operationTime`: the commit time of its write, or its read time.
     op_time: Ts,
-    /// The commit time to wait on for the write concern, if it wrote.
-    wrote: bool,
 }
 
 impl Default for Engine {
@@ -177,6 +185,27 @@ impl Engine {
 
     /// A node sharing a cluster clock with other members of its deployment.
     pub fn with_clock(options: EngineOptions, clock: Arc<ClusterClock>) -> Engine {
+        Engine::build(options, clock, None)
+    }
+
+    /// Member `index` of a replica set whose progress `replication` tracks.
+    pub fn member(
+        options: EngineOptions,
+        clock: Arc<ClusterClock>,
+        replication: Arc<Replication>,
+        index: usize,
+        node: NodeInfo,
+    ) -> Engine {
+        let engine = Engine::build(options, clock, Some((replication, index)));
+        *engine.shared.node.write() = node;
+        engine
+    }
+
+    fn build(
+        options: EngineOptions,
+        clock: Arc<ClusterClock>,
+        replication: Option<(Arc<Replication>, usize)>,
+    ) -> Engine {
         let start = clock.now();
         let state = State {
             catalog: Catalog::new(),
@@ -188,6 +217,7 @@ impl Engine {
             ended_seq: 0,
             open_transactions: 0,
             last_sweep: Instant::now(),
+            history_floor: Ts::ZERO,
         };
         Engine {
             shared: Arc::new(Shared {
@@ -200,6 +230,7 @@ impl Engine {
                 node: parking_lot::RwLock::new(NodeInfo::default()),
                 process_id: bson::oid::ObjectId::new(),
                 topology_counter: AtomicU64::new(0),
+                replication,
             }),
         }
     }
@@ -416,7 +447,6 @@ impl Engine {
         Outcome {
             reply,
             op_time: last,
-            wrote: false,
         }
     }
 
@@ -437,6 +467,8 @@ impl Engine {
                 format!("{} may only be run against the admin database.", req.name),
             ));
         }
+        self.check_role(spec, &req)?;
+        self.await_read_point(&req).await?;
         let outcome = match spec.name {
             "commitTransaction" => self.commit_transaction(&req)?,
             "abortTransaction" => self.abort_transaction(&req)?,
@@ -446,38 +478,268 @@ impl Engine {
                 Outcome {
                     reply: doc! {"count": count as i64, "ok": 1.0},
                     op_time,
-                    wrote: false,
                 }
             }
             "endSessions" => self.end_sessions(&req)?,
+            "replSetGetStatus" => self.replica_set_status(),
             _ if req.in_transaction() => self.run_in_transaction(spec, &req)?,
             _ => self.run_statement(spec, &req).await?,
         };
         let mut outcome = outcome;
-        if outcome.wrote || spec.writes {
-            if let Some(wce) = self.await_write_concern(req.write_concern.as_ref()) {
-                outcome.reply.insert("writeConcernError", wce);
-            }
+        let waits = match spec.name {
+            "commitTransaction" | "abortTransaction" => true,
+            _ => spec.writes && !req.in_transaction(),
+        };
+        if waits
+            && let Some(wce) = self
+                .await_write_concern(req.write_concern.as_ref(), outcome.op_time)
+                .await
+        {
+            outcome.reply.insert("writeConcernError", wce);
         }
         Ok(outcome)
     }
 
-    /// Waits until the write concern is satisfied; on a single node that is at once, and what
-    /// cannot be satisfied is reported as a `writeConcernError`, as `mongod` does.
-    fn await_write_concern(&self, wc: Option<&WriteConcern>) -> Option<Document> {
-        match wc.and_then(|wc| wc.w.as_ref()) {
-            Some(Acknowledgement::Nodes(n)) if *n > 1 => Some(doc! {
-                "code": ErrorCode::UnsatisfiableWriteConcern.code(),
-                "codeName": ErrorCode::UnsatisfiableWriteConcern.name(),
-                "errmsg": "Not enough data-bearing nodes",
-            }),
-            Some(Acknowledgement::Tag(tag)) => Some(doc! {
-                "code": ErrorCode::UnknownReplWriteConcern.code(),
-                "codeName": ErrorCode::UnknownReplWriteConcern.name(),
-                "errmsg": format!("No write concern mode named '{tag}' found in replica set configuration"),
-            }),
-            _ => None,
+    /// A secondary refuses writes and transactions (`NotWritablePrimary`), and reads unless the
+    /// command says a secondary may answer (`$readPreference` other than primary).
+    fn check_role(&self, spec: &CommandSpec, req: &Request) -> CommandResult<()> {
+        if self.shared.node.read().is_primary {
+            return Ok(());
         }
+        if spec.writes
+            || req.in_transaction()
+            || spec.name == "commitTransaction"
+            || spec.name == "abortTransaction"
+        {
+            return Err(CommandError::new(
+                ErrorCode::NotWritablePrimary,
+                "not primary",
+            ));
+        }
+        let reads = matches!(
+            spec.name,
+            "find"
+                | "aggregate"
+                | "distinct"
+                | "count"
+                | "listCollections"
+                | "listIndexes"
+                | "listDatabases"
+        );
+        let secondary_ok = matches!(
+            req.body.get("$readPreference"),
+            Some(Bson::Document(rp)) if rp.get_str("mode").is_ok_and(|m| m != "primary")
+        );
+        if reads && !secondary_ok {
+            return Err(CommandError::new(
+                ErrorCode::NotPrimaryNoSecondaryOk,
+                "not primary and secondaryOk=false",
+            ));
+        }
+        Ok(())
+    }
+
+    /// A read at or after a cluster time this member has not applied yet waits for it
+    /// (`afterClusterTime`, `atClusterTime`), at most until `maxTimeMS`.
+    async fn await_read_point(&self, req: &Request) -> CommandResult<()> {
+        let Some(rc) = &req.read_concern else {
+            return Ok(());
+        };
+        let Some(target) = rc.after_cluster_time.max(rc.at_cluster_time) else {
+            return Ok(());
+        };
+        let Some((replication, me)) = &self.shared.replication else {
+            return Ok(());
+        };
+        if self.shared.node.read().is_primary || replication.applied(*me) >= target {
+            return Ok(());
+        }
+        let deadline = req.max_time.map(|t| Instant::now() + t);
+        if replication.wait_applied(*me, target, deadline).await {
+            Ok(())
+        } else {
+            Err(CommandError::new(
+                ErrorCode::MaxTimeMSExpired,
+                "operation exceeded time limit",
+            ))
+        }
+    }
+
+    /// The newest time a majority of the replica set has applied (this node's newest commit
+    /// when it stands alone).
+    fn majority_point(&self, state: &State) -> Ts {
+        match &self.shared.replication {
+            Some((replication, _)) => replication.majority_point().min(state.last_committed),
+            None => state.last_committed,
+        }
+    }
+
+    /// Waits until the write concern is satisfied for a write at `op_time`, at most until its
+    /// `wtimeout`. What cannot be satisfied, or times out, is reported as a
+    /// `writeConcernError` (the write itself stays applied), as `mongod` does. Without an
+    /// explicit `w`, a replica set member waits for a majority, `mongod`'s implicit default.
+    async fn await_write_concern(
+        &self,
+        wc: Option<&WriteConcern>,
+        op_time: Ts,
+    ) -> Option<Document> {
+        let members = self
+            .shared
+            .replication
+            .as_ref()
+            .map_or(1, |(r, _)| r.members());
+        let needed = match wc.and_then(|wc| wc.w.as_ref()) {
+            Some(Acknowledgement::Nodes(n)) if *n as usize > members => {
+                return Some(doc! {
+                    "code": ErrorCode::UnsatisfiableWriteConcern.code(),
+                    "codeName": ErrorCode::UnsatisfiableWriteConcern.name(),
+                    "errmsg": "Not enough data-bearing nodes",
+                });
+            }
+            Some(Acknowledgement::Tag(tag)) => {
+                return Some(doc! {
+                    "code": ErrorCode::UnknownReplWriteConcern.code(),
+                    "codeName": ErrorCode::UnknownReplWriteConcern.name(),
+                    "errmsg": format!("No write concern mode named '{tag}' found in replica set configuration"),
+                });
+            }
+            Some(Acknowledgement::Nodes(n)) => *n as usize,
+            Some(Acknowledgement::Majority) | None => members / 2 + 1,
+        };
+        let Some((replication, _)) = &self.shared.replication else {
+            return None;
+        };
+        if needed <= 1 || replication.count_at(op_time) >= needed {
+            return None;
+        }
+        let deadline = wc
+            .and_then(|wc| wc.timeout)
+            .filter(|t| !t.is_zero())
+            .map(|t| Instant::now() + t);
+        if replication.wait_for(op_time, needed, deadline).await {
+            None
+        } else {
+            Some(doc! {
+                "code": ErrorCode::WriteConcernTimeout.code(),
+                "codeName": ErrorCode::WriteConcernTimeout.name(),
+                "errmsg": "waiting for replication timed out",
+                "errInfo": {"wtimeout": true, "writeConcern": {"w": match wc.and_then(|wc| wc.w.as_ref()) {
+                    Some(Acknowledgement::Nodes(n)) => Bson::Int32(*n as i32),
+                    _ => Bson::String("majority".into()),
+                }}},
+            })
+        }
+    }
+
+    /// `replSetGetStatus`: each member's state and how far it has applied.
+    fn replica_set_status(&self) -> Outcome {
+        let node = self.shared.node.read().clone();
+        let last = self.shared.state.lock().last_committed;
+        let mut members = Vec::new();
+        for (i, host) in node.hosts.iter().enumerate() {
+            let applied = self
+                .shared
+                .replication
+                .as_ref()
+                .map_or(last, |(r, _)| r.applied(i));
+            let primary = node.primary.as_deref() == Some(host.as_str());
+            members.push(doc! {
+                "_id": i as i32,
+                "name": host.clone(),
+                "health": 1.0,
+                "state": if primary { 1 } else { 2 },
+                "stateStr": if primary { "PRIMARY" } else { "SECONDARY" },
+                "optime": {"ts": applied.to_bson(), "t": 1_i64},
+                "optimeDate": bson::DateTime::from_millis(i64::from(applied.seconds()) * 1000),
+                "self": *host == node.me,
+            });
+        }
+        Outcome {
+            reply: doc! {
+                "set": node.set_name.clone(),
+                "date": bson::DateTime::now(),
+                "myState": if node.is_primary { 1 } else { 2 },
+                "members": members,
+                "ok": 1.0,
+            },
+            op_time: last,
+        }
+    }
+
+    /// Applies one entry of the primary's oplog (on a secondary), atomically: readers see
+    /// all of it or none of it.
+    pub fn apply_oplog_entry(&self, entry: &OplogEntry) -> CommandResult<()> {
+        let mut guard = self.shared.state.lock();
+        let state = &mut *guard;
+        let horizon = self.horizon(state, entry.ts);
+        for op in &entry.ops {
+            match op {
+                Op::Put { db, coll, id, doc } => {
+                    state.catalog.collection_or_create(db, coll).install(
+                        id.clone(),
+                        Some(doc.clone()),
+                        entry.ts,
+                        horizon,
+                    )?;
+                }
+                Op::Delete { db, coll, id } => {
+                    if let Some(c) = state.catalog.collection_mut(db, coll) {
+                        c.install(id.clone(), None, entry.ts, horizon)?;
+                    }
+                }
+                Op::CreateCollection { db, coll, options } => {
+                    if state.catalog.collection(db, coll).is_none() {
+                        state.catalog.insert_collection(
+                            db,
+                            coll,
+                            crate::storage::Collection::new(options.clone(), None),
+                        );
+                    }
+                }
+                Op::DropCollection { db, coll } => {
+                    state.catalog.remove_collection(db, coll);
+                }
+                Op::CreateIndex { db, coll, spec } => {
+                    let collection = state.catalog.collection_or_create(db, coll);
+                    let index = crate::storage::Index::from_spec(spec, None)?;
+                    if collection.index(&index.name).is_none() {
+                        collection.add_index(index)?;
+                    }
+                }
+                Op::DropIndex { db, coll, name } => {
+                    if let Some(c) = state.catalog.collection_mut(db, coll) {
+                        c.indexes.retain(|i| i.name != *name);
+                    }
+                }
+            }
+        }
+        state.last_committed = state.last_committed.max(entry.ts);
+        state.history_floor = state.history_floor.max(horizon);
+        drop(guard);
+        self.shared.clock.advance(entry.ts);
+        if let Some((replication, me)) = &self.shared.replication {
+            replication.record(*me, entry.ts);
+        }
+        Ok(())
+    }
+
+    /// The oldest time readers may still need at a commit at `ts`: open snapshots, the
+    /// majority commit point, and the snapshot history window.
+    fn horizon(&self, state: &State, ts: Ts) -> Ts {
+        let window =
+            u32::try_from(self.shared.options.snapshot_history.as_secs()).unwrap_or(u32::MAX);
+        let window_start = Ts::from_bson(bson::Timestamp {
+            time: ts.seconds().saturating_sub(window),
+            increment: 0,
+        });
+        let mut horizon = ts.min(window_start);
+        if let Some(oldest) = state.snapshots.keys().next() {
+            horizon = horizon.min(*oldest);
+        }
+        if let Some((replication, _)) = &self.shared.replication {
+            horizon = horizon.min(replication.majority_point());
+        }
+        horizon
     }
 
     /// Runs a command outside a transaction: one write unit, committed at the end; if another
@@ -487,14 +749,6 @@ impl Engine {
         spec: &'static CommandSpec,
         req: &Request,
     ) -> CommandResult<Outcome> {
-        if req
-            .write_concern
-            .as_ref()
-            .is_some_and(|wc| wc.is_unacknowledged())
-            && req.is_retryable_write()
-        {
-            // Unacknowledged writes are not retryable; mongod ignores the txnNumber then.
-        }
         if req
             .read_concern
             .as_ref()
@@ -519,7 +773,6 @@ impl Engine {
                     return Ok(Outcome {
                         reply,
                         op_time: state.last_committed,
-                        wrote: false,
                     });
                 }
                 let snapshot = self.read_point(state, req)?;
@@ -532,8 +785,15 @@ impl Engine {
                     lsid: req.lsid.clone(),
                 };
                 match (spec.handler)(&mut exec, req) {
-                    Ok(reply) => {
+                    Ok(mut reply) => {
                         let committed = self.commit_unit(state, unit)?;
+                        if req
+                            .read_concern
+                            .as_ref()
+                            .is_some_and(|rc| rc.level == Some(ReadConcernLevel::Snapshot))
+                        {
+                            stamp_snapshot_time(&mut reply, snapshot);
+                        }
                         if req.is_retryable_write()
                             && spec.retryable
                             && let (Some(key), Some(number)) = (&req.lsid, req.txn_number)
@@ -548,7 +808,6 @@ impl Engine {
                         return Ok(Outcome {
                             reply,
                             op_time: committed.unwrap_or(snapshot),
-                            wrote: committed.is_some(),
                         });
                     }
                     Err(StatementError::Failed(e)) => {
@@ -641,33 +900,52 @@ impl Engine {
         }
     }
 
-    /// The snapshot a statement outside a transaction reads.
+    /// The snapshot a statement (or a transaction's first command) reads: the newest commit,
+    /// or the majority commit point for `majority` and `snapshot` read concerns, or the given
+    /// `atClusterTime`. A time older than the kept history is `SnapshotTooOld`.
     fn read_point(&self, state: &mut State, req: &Request) -> CommandResult<Ts> {
         let Some(rc) = &req.read_concern else {
             return Ok(state.last_committed);
         };
-        if let Some(after) = rc.after_cluster_time {
-            if after > self.shared.clock.now() {
+        let primary = self.shared.node.read().is_primary;
+        for wanted in [rc.after_cluster_time, rc.at_cluster_time]
+            .into_iter()
+            .flatten()
+        {
+            if wanted > self.shared.clock.now() {
                 return Err(CommandError::new(
                     ErrorCode::InvalidOptions,
                     "readConcern afterClusterTime value must not be greater than the current clusterTime",
                 ));
             }
-            // A no-op write would move a primary's optime past `after`; in memory, moving the
-            // read point there is the same.
-            if after > state.last_committed {
-                state.last_committed = after;
+            // On a primary, a no-op write would move the optime past `wanted`; in memory,
+            // moving the read point there is the same. A secondary has waited for it.
+            if primary && wanted > state.last_committed {
+                state.last_committed = wanted;
             }
         }
-        match rc.level {
-            Some(ReadConcernLevel::Snapshot) => match rc.at_cluster_time {
-                Some(at) if at > state.last_committed => Err(CommandError::new(
-                    ErrorCode::SnapshotUnavailable,
-                    "atClusterTime is later than the newest commit on this node",
-                )),
-                Some(at) => Ok(at),
-                None => Ok(state.last_committed),
-            },
+        match (rc.level, rc.at_cluster_time) {
+            (Some(ReadConcernLevel::Snapshot), Some(at)) => {
+                if at < state.history_floor {
+                    return Err(CommandError::new(
+                        ErrorCode::SnapshotTooOld,
+                        format!(
+                            "Read timestamp {:?} is older than the oldest available timestamp",
+                            at.to_bson()
+                        ),
+                    ));
+                }
+                if at > state.last_committed {
+                    return Err(CommandError::new(
+                        ErrorCode::SnapshotUnavailable,
+                        "atClusterTime is later than the newest commit on this node",
+                    ));
+                }
+                Ok(at)
+            }
+            (Some(ReadConcernLevel::Snapshot | ReadConcernLevel::Majority), _) => {
+                Ok(self.majority_point(state))
+            }
             _ => Ok(state.last_committed),
         }
     }
@@ -678,11 +956,8 @@ impl Engine {
             return Ok(None);
         }
         let ts = self.shared.clock.tick();
-        let horizon = state
-            .snapshots
-            .keys()
-            .next()
-            .map_or(ts, |oldest| (*oldest).min(ts));
+        let horizon = self.horizon(state, ts);
+        state.history_floor = state.history_floor.max(horizon);
         let replicated = state.oplog.is_read();
         let ops = unit.commit(&mut state.catalog, ts, horizon, replicated)?;
         state.last_committed = ts;
@@ -692,6 +967,9 @@ impl Engine {
                 wall: Instant::now(),
                 ops,
             });
+        }
+        if let Some((replication, me)) = &self.shared.replication {
+            replication.record(*me, ts);
         }
         Ok(Some(ts))
     }
@@ -833,7 +1111,6 @@ impl Engine {
             Ok(reply) => Ok(Outcome {
                 reply,
                 op_time: snapshot,
-                wrote: false,
             }),
             Err(StatementError::Failed(e)) => Err(e),
             Err(StatementError::Blocked(_)) => Err(write_conflict()),
@@ -1007,7 +1284,6 @@ impl Engine {
                         Ok(Outcome {
                             reply: doc! {"ok": 1.0},
                             op_time: ts.unwrap_or(snapshot),
-                            wrote: true,
                         })
                     }
                     Err(e) => {
@@ -1022,7 +1298,6 @@ impl Engine {
                 Ok(Outcome {
                     reply: doc! {"ok": 1.0},
                     op_time,
-                    wrote: true,
                 })
             }
             other @ (TxnState::Aborted | TxnState::None) => {
@@ -1060,7 +1335,6 @@ impl Engine {
                 Ok(Outcome {
                     reply: doc! {"ok": 1.0},
                     op_time: state.last_committed,
-                    wrote: true,
                 })
             }
             TxnState::Committed { ts } => {
@@ -1098,7 +1372,6 @@ impl Engine {
         Ok(Outcome {
             reply: doc! {"ok": 1.0},
             op_time: state.last_committed,
-            wrote: false,
         })
     }
 }
@@ -1169,5 +1442,18 @@ impl RequestSummary {
             return vec![labels::RETRYABLE_WRITE_ERROR];
         }
         Vec::new()
+    }
+}
+
+/// Snapshot reads report the time they read at: in the cursor (`find`, `aggregate`) or at the
+/// top level (`distinct`).
+fn stamp_snapshot_time(reply: &mut Document, at: Ts) {
+    match reply.get_mut("cursor") {
+        Some(Bson::Document(cursor)) => {
+            cursor.insert("atClusterTime", at.to_bson());
+        }
+        _ => {
+            reply.insert("atClusterTime", at.to_bson());
+        }
     }
 }

@@ -32,6 +32,7 @@ pub mod failpoint;
 pub mod keystring;
 pub mod oplog;
 pub mod query;
+pub mod replication;
 pub mod request;
 pub mod session;
 pub mod storage;

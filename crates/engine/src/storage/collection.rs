@@ -126,44 +126,15 @@ impl Collection {
                 .or_insert(Record::new(version)),
         };
         let dropped = record.prune(horizon);
-        let dead = record.is_dead(horizon);
-        let kept: Vec<Version> = if dead {
-            Vec::new()
-        } else {
-            record.versions().to_vec()
-        };
-        if dead {
-            self.records.remove(&id);
-        }
-        if !self.indexes.is_empty() && (!dropped.is_empty() || dead) {
-            self.remove_stale_entries(&id, &dropped, &kept)?;
-        }
-        Ok(())
-    }
-
-    /// Removes the index entries of `dropped` versions that no `kept` version still has.
-    fn remove_stale_entries(
-        &mut self,
-        id: &Key,
-        dropped: &[Version],
-        kept: &[Version],
-    ) -> CommandResult<()> {
-        for index in &mut self.indexes {
-            let mut live = BTreeSet::new();
-            for version in kept {
-                if let Some(bytes) = &version.doc {
-                    live.extend(index.keys_of_stored(bytes)?);
-                }
-            }
-            for version in dropped {
-                if let Some(bytes) = &version.doc {
-                    for key in index.keys_of_stored(bytes)? {
-                        if !live.contains(&key) {
-                            index.remove_entry(Key::from_vec(key), id.clone());
-                        }
-                    }
-                }
-            }
+        if record.is_dead(horizon) {
+            let last = self.records.remove(&id);
+            let gone: Vec<Version> = dropped
+                .into_iter()
+                .chain(last.iter().flat_map(|r| r.versions().cloned()))
+                .collect();
+            remove_stale_entries(&mut self.indexes, &id, &gone, None)?;
+        } else if !dropped.is_empty() {
+            remove_stale_entries(&mut self.indexes, &id, &dropped, self.records.get(&id))?;
         }
         Ok(())
     }
@@ -190,6 +161,41 @@ impl Collection {
 
     /// Total retained versions (for statistics and tests).
     pub fn version_count(&self) -> usize {
-        self.records.values().map(|r| r.versions().len()).sum()
+        self.records.values().map(Record::len).sum()
     }
+}
+
+/// Removes the index entries of `dropped` versions that no version still kept in `kept`
+/// holds. Kept versions are searched newest first and only while keys remain unaccounted for,
+/// so the usual case (the key did not change) costs one key computation.
+fn remove_stale_entries(
+    indexes: &mut [Index],
+    id: &Key,
+    dropped: &[Version],
+    kept: Option<&Record>,
+) -> CommandResult<()> {
+    for index in indexes {
+        let mut stale = BTreeSet::new();
+        for version in dropped {
+            if let Some(bytes) = &version.doc {
+                stale.extend(index.keys_of_stored(bytes)?);
+            }
+        }
+        if let Some(record) = kept {
+            for version in record.versions().rev() {
+                if stale.is_empty() {
+                    break;
+                }
+                if let Some(bytes) = &version.doc {
+                    for key in index.keys_of_stored(bytes)? {
+                        stale.remove(&key);
+                    }
+                }
+            }
+        }
+        for key in stale {
+            index.remove_entry(Key::from_vec(key), id.clone());
+        }
+    }
+    Ok(())
 }

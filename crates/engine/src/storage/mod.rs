@@ -60,6 +60,15 @@ impl Catalog {
             .and_then(|colls| colls.get_mut(name))
     }
 
+    /// The collection `db.name`, created empty (and committed) if it does not exist.
+    pub fn collection_or_create(&mut self, db: &str, name: &str) -> &mut Collection {
+        self.databases
+            .entry(db.to_owned())
+            .or_default()
+            .entry(name.to_owned())
+            .or_insert_with(|| Collection::new(Document::new(), None))
+    }
+
     /// Adds a collection; the caller has checked that the name is free and valid.
     pub fn insert_collection(
         &mut self,

@@ -1,5 +1,7 @@
 //! The versions of one document.
 
+use std::collections::VecDeque;
+
 use crate::clock::Ts;
 
 /// One committed version of a document: its BSON bytes, or `None` for a delete.
@@ -13,14 +15,15 @@ pub struct Version {
 
 /// The committed versions of one document, oldest first.
 ///
-/// Most documents have one version, kept inline; a document updated while older snapshots are
-/// open keeps the versions those snapshots still see.
+/// Most documents have one version, kept inline; a document updated while older snapshots may
+/// still read it keeps the versions they see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// A single version.
     One(Version),
-    /// Several versions, oldest first, never empty.
-    Many(Vec<Version>),
+    /// Several versions, oldest first, never empty (old versions leave from the front as new
+    /// ones arrive at the back).
+    Many(VecDeque<Version>),
 }
 
 impl Record {
@@ -30,11 +33,24 @@ impl Record {
     }
 
     /// All versions, oldest first.
-    pub fn versions(&self) -> &[Version] {
+    pub fn versions(&self) -> Versions<'_> {
         match self {
-            Record::One(v) => std::slice::from_ref(v),
-            Record::Many(vs) => vs,
+            Record::One(v) => Versions::One(Some(v)),
+            Record::Many(vs) => Versions::Many(vs.iter()),
         }
+    }
+
+    /// How many versions are kept.
+    pub fn len(&self) -> usize {
+        match self {
+            Record::One(_) => 1,
+            Record::Many(vs) => vs.len(),
+        }
+    }
+
+    /// Whether no version is kept (never: a record has at least one).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The newest version.
@@ -42,13 +58,24 @@ impl Record {
         match self {
             Record::One(v) => v,
             // `Many` is never empty; fall back to a harmless reading if it were.
-            Record::Many(vs) => vs.last().unwrap_or(&TOMBSTONE),
+            Record::Many(vs) => vs.back().unwrap_or(&TOMBSTONE),
+        }
+    }
+
+    /// The oldest version kept.
+    pub fn oldest(&self) -> &Version {
+        match self {
+            Record::One(v) => v,
+            Record::Many(vs) => vs.front().unwrap_or(&TOMBSTONE),
         }
     }
 
     /// The version a reader at `at` sees: the newest committed at or before `at`.
     pub fn visible_at(&self, at: Ts) -> Option<&Version> {
-        self.versions().iter().rev().find(|v| v.ts <= at)
+        match self {
+            Record::One(v) => (v.ts <= at).then_some(v),
+            Record::Many(vs) => vs.iter().rev().find(|v| v.ts <= at),
+        }
     }
 
     /// The document a reader at `at` sees, if it exists for that reader.
@@ -60,16 +87,17 @@ impl Record {
     pub fn push(&mut self, version: Version) {
         match self {
             Record::One(_) => {
-                let Record::One(old) = std::mem::replace(self, Record::Many(Vec::with_capacity(2)))
+                let Record::One(old) =
+                    std::mem::replace(self, Record::Many(VecDeque::with_capacity(2)))
                 else {
                     return;
                 };
                 if let Record::Many(vs) = self {
-                    vs.push(old);
-                    vs.push(version);
+                    vs.push_back(old);
+                    vs.push_back(version);
                 }
             }
-            Record::Many(vs) => vs.push(version),
+            Record::Many(vs) => vs.push_back(version),
         }
     }
 
@@ -79,10 +107,12 @@ impl Record {
         let Record::Many(vs) = self else {
             return Vec::new();
         };
-        let keep_from = vs.iter().rposition(|v| v.ts <= horizon).unwrap_or(0);
+        // Versions are in time order: find the newest at or before the horizon by bisection,
+        // so a hot document with a long history costs the same as a cold one.
+        let keep_from = vs.partition_point(|v| v.ts <= horizon).saturating_sub(1);
         let dropped: Vec<Version> = vs.drain(..keep_from).collect();
         if vs.len() == 1
-            && let Some(only) = vs.pop()
+            && let Some(only) = vs.pop_front()
         {
             *self = Record::One(only);
         }
@@ -93,6 +123,35 @@ impl Record {
     /// delete at or before it.
     pub fn is_dead(&self, horizon: Ts) -> bool {
         matches!(self, Record::One(v) if v.doc.is_none() && v.ts <= horizon)
+    }
+}
+
+/// The versions of a record, oldest first.
+#[derive(Debug, Clone)]
+pub enum Versions<'a> {
+    /// The single version (until taken).
+    One(Option<&'a Version>),
+    /// The versions of a multi-version record.
+    Many(std::collections::vec_deque::Iter<'a, Version>),
+}
+
+impl<'a> Iterator for Versions<'a> {
+    type Item = &'a Version;
+
+    fn next(&mut self) -> Option<&'a Version> {
+        match self {
+            Versions::One(v) => v.take(),
+            Versions::Many(it) => it.next(),
+        }
+    }
+}
+
+impl DoubleEndedIterator for Versions<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            Versions::One(v) => v.take(),
+            Versions::Many(it) => it.next_back(),
+        }
     }
 }
 
@@ -122,6 +181,8 @@ mod tests {
         assert_eq!(r.doc_at(Ts(25)), Some(&b"b"[..]));
         assert_eq!(r.doc_at(Ts(30)), None);
         assert_eq!(r.latest().ts, Ts(30));
+        assert_eq!(r.oldest().ts, Ts(10));
+        assert_eq!(r.versions().count(), 3);
     }
 
     #[test]

@@ -63,6 +63,8 @@ pub struct NodeInfo {
     pub primary: Option<String>,
     /// Whether this member is the primary.
     pub is_primary: bool,
+    /// The member's tags (`tags` in `hello`), which read preferences may select on.
+    pub tags: Document,
 }
 
 impl Default for NodeInfo {
@@ -75,6 +77,7 @@ impl Default for NodeInfo {
             primary: Some(me.clone()),
             me,
             is_primary: true,
+            tags: Document::new(),
         }
     }
 }
@@ -418,6 +421,9 @@ impl Engine {
             reply.insert("primary", primary.clone());
         }
         reply.insert("me", node.me.clone());
+        if !node.tags.is_empty() {
+            reply.insert("tags", node.tags.clone());
+        }
         if node.is_primary {
             reply.insert(
                 "electionId",

@@ -33,6 +33,7 @@ pub mod keystring;
 pub mod oplog;
 pub mod query;
 pub mod replication;
+pub mod replset;
 pub mod request;
 pub mod session;
 pub mod storage;

@@ -123,6 +123,7 @@ static COMMANDS: &[CommandSpec] = &[
     spec("listCommands", admin::list_commands),
     admin(spec("configureFailPoint", run_by_engine)),
     spec("endSessions", run_by_engine),
+    admin(spec("replSetGetStatus", run_by_engine)),
     admin(writes(in_txn(spec("commitTransaction", run_by_engine)))),
     admin(writes(in_txn(spec("abortTransaction", run_by_engine)))),
     retryable(writes(in_txn(spec("insert", write::insert)))),

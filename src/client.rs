@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bson::{Document, doc};
-use causeway_engine::Engine;
+use causeway_engine::replset::ReplicaSet;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
@@ -58,18 +58,41 @@ struct DetachedAborts {
 }
 
 impl Client {
-    /// A client of a new in-process engine: no network, no files, nothing to set up.
+    /// A client of a new in-process replica set (a primary and two secondaries, no lag): no
+    /// network, no files, nothing to set up.
     pub fn embedded() -> Client {
         Client::embedded_with(ClientOptions::default())
     }
 
     /// [`Client::embedded`] with options.
     pub fn embedded_with(options: ClientOptions) -> Client {
-        let engine = Engine::new();
+        Client::on_replica_set(ReplicaSet::default(), options)
+    }
+
+    /// A client of an in-process replica set built with [`ReplicaSet::builder`] (members,
+    /// lags, tags). Keep a handle to the set to change lags or pause members while it runs;
+    /// [`Client::replica_set`] gives one back.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use causeway::{Client, ReplicaSet};
+    ///
+    /// let set = ReplicaSet::builder().members(3).lag(1, Duration::from_millis(300)).build();
+    /// let client = Client::on_replica_set(set, Default::default());
+    /// assert_eq!(client.replica_set().map(|s| s.len()), Some(3));
+    /// ```
+    pub fn on_replica_set(set: ReplicaSet, options: ClientOptions) -> Client {
         Client::with_transport(
-            Transport::Embedded(Embedded::new(engine, options.app_name.clone())),
+            Transport::Embedded(Embedded::new(set, options.app_name.clone())),
             options,
         )
+    }
+
+    /// The in-process replica set, for an embedded client.
+    pub fn replica_set(&self) -> Option<&ReplicaSet> {
+        match self.inner.transport.transport() {
+            Transport::Embedded(e) => Some(e.replica_set()),
+        }
     }
 
     /// Another client of the same deployment, with its own options, sessions and command

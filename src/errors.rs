@@ -168,6 +168,12 @@ pub enum ErrorKind {
     SwallowedError,
     /// The session has ended, or the client has shut down.
     SessionEnded,
+    /// No member of the deployment can take the operation (for example a `secondary` read
+    /// preference on a set without secondaries).
+    ServerSelection {
+        /// Why.
+        message: String,
+    },
 }
 
 impl fmt::Display for ErrorKind {
@@ -207,6 +213,9 @@ impl fmt::Display for ErrorKind {
                 "a command in the transaction failed and aborted it on the server, but the transaction body returned Ok; do not swallow command errors inside a transaction"
             ),
             ErrorKind::SessionEnded => write!(f, "the session has ended"),
+            ErrorKind::ServerSelection { message } => {
+                write!(f, "server selection failed: {message}")
+            }
         }
     }
 }

@@ -63,6 +63,7 @@ mod with_transaction;
 
 pub use bson;
 pub use causeway_engine as engine;
+pub use causeway_engine::replset::{ReplicaSet, ReplicaSetBuilder};
 pub use client::{Client, StartSession};
 pub use collection::Collection;
 pub use cursor::Cursor;

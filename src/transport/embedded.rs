@@ -1,50 +1,84 @@
-//! The embedded transport: commands go to an in-process engine, as documents, with no
-//! encoding and no network.
+//! The embedded transport: commands go to the members of an in-process replica set, as
+//! documents, with no encoding and no network.
 
 use bson::{Document, doc};
-use causeway_engine::{ClientInfo, Engine};
+use causeway_engine::ClientInfo;
+use causeway_engine::replset::ReplicaSet;
 
+use super::selection::{Candidate, select};
 use crate::errors::{Error, Result};
 use crate::options::ReadPreference;
 
-/// An in-process engine behind the transport interface.
+/// An in-process replica set behind the transport interface.
 #[derive(Debug, Clone)]
 pub(crate) struct Embedded {
-    engine: Engine,
+    set: ReplicaSet,
     client_info: ClientInfo,
-    address: String,
 }
 
 impl Embedded {
-    pub fn new(engine: Engine, app_name: Option<String>) -> Embedded {
-        let address = engine.node_info().me;
+    pub fn new(set: ReplicaSet, app_name: Option<String>) -> Embedded {
         Embedded {
-            engine,
+            set,
             client_info: ClientInfo {
                 app_name,
                 connection_id: None,
             },
-            address,
         }
     }
 
     pub fn with_app_name(&self, app_name: Option<String>) -> Embedded {
-        Embedded::new(self.engine.clone(), app_name)
+        Embedded::new(self.set.clone(), app_name)
     }
 
-    pub fn server_for(&self, _selection: Option<&ReadPreference>) -> String {
-        self.address.clone()
+    /// The replica set.
+    pub fn replica_set(&self) -> &ReplicaSet {
+        &self.set
     }
 
+    /// The member a command with this read preference goes to.
+    pub fn select(&self, selection: Option<&ReadPreference>) -> Result<usize> {
+        let set = &self.set;
+        let tags: Vec<Document> = (0..set.len())
+            .map(|i| set.tags(i).cloned().unwrap_or_default())
+            .collect();
+        let candidates: Vec<Candidate<'_>> = (0..set.len())
+            .map(|i| Candidate {
+                index: i,
+                primary: i == set.primary_index(),
+                tags: &tags[i],
+                last_write_secs: i64::from(set.applied(i).seconds()),
+            })
+            .collect();
+        select(&candidates, selection, &mut |n| rand::random_range(0..n))
+    }
+
+    /// A member's address.
+    pub fn address(&self, member: usize) -> String {
+        self.set.host(member).unwrap_or_default().to_owned()
+    }
+
+    /// Runs a command on a member; reads sent to a secondary carry `$readPreference` (which
+    /// is how a member knows a secondary may answer).
     pub async fn run(
         &self,
+        member: usize,
         db: &str,
-        command: Document,
-        _selection: Option<&ReadPreference>,
+        mut command: Document,
+        selection: Option<&ReadPreference>,
         unacknowledged: bool,
     ) -> Result<Document> {
-        let reply = self
-            .engine
+        self.set.ensure_started();
+        let engine = self
+            .set
+            .member(member)
+            .ok_or_else(|| Error::invalid_argument(format!("no member {member}")))?;
+        if member != self.set.primary_index()
+            && let Some(preference) = selection
+        {
+            command.insert("$readPreference", preference.to_document());
+        }
+        let reply = engine
             .run_command_as(&self.client_info, db, command)
             .await
             .map_err(|_| Error::network("the connection closed without a reply"))?;

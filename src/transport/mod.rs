@@ -2,6 +2,7 @@
 //! logic above them is the same for every transport; they differ only in how bytes move.
 
 mod embedded;
+mod selection;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -24,33 +25,38 @@ pub(crate) enum Transport {
 }
 
 impl Transport {
-    /// Runs a command on the member the read preference selects (the primary if `None`).
-    /// A closed connection is a network error.
+    /// The member a command with this read preference goes to.
+    pub fn select(&self, selection: Option<&ReadPreference>) -> Result<usize> {
+        match self {
+            Transport::Embedded(e) => e.select(selection),
+        }
+    }
+
+    /// A member's address.
+    pub fn address(&self, member: usize) -> String {
+        match self {
+            Transport::Embedded(e) => e.address(member),
+        }
+    }
+
+    /// Runs a command on a member. A closed connection is a network error.
     pub async fn run(
         &self,
+        member: usize,
         db: &str,
         command: Document,
         selection: Option<&ReadPreference>,
         unacknowledged: bool,
     ) -> Result<Document> {
         match self {
-            Transport::Embedded(e) => e.run(db, command, selection, unacknowledged).await,
+            Transport::Embedded(e) => e.run(member, db, command, selection, unacknowledged).await,
         }
     }
-}
 
-impl Transport {
     /// The same deployment, announcing another application name.
     pub fn with_app_name(&self, app_name: Option<String>) -> Transport {
         match self {
             Transport::Embedded(e) => Transport::Embedded(e.with_app_name(app_name)),
-        }
-    }
-
-    /// The address of the member a command with this read preference goes to.
-    pub fn server_for(&self, selection: Option<&ReadPreference>) -> String {
-        match self {
-            Transport::Embedded(e) => e.server_for(selection),
         }
     }
 }
@@ -85,17 +91,18 @@ impl Dispatcher {
         selection: Option<&ReadPreference>,
         unacknowledged: bool,
     ) -> Result<Document> {
+        let member = self.transport.select(selection)?;
         let monitored = self.events.is_some()
             || tracing::enabled!(target: "causeway::command", tracing::Level::DEBUG);
         if !monitored {
             return self
                 .transport
-                .run(db, command, selection, unacknowledged)
+                .run(member, db, command, selection, unacknowledged)
                 .await;
         }
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let command_name = command.keys().next().cloned().unwrap_or_default();
-        let server = self.transport.server_for(selection);
+        let server = self.transport.address(member);
         tracing::debug!(target: "causeway::command", command_name, database = db, request_id, server, "command started");
         if let Some(handler) = &self.events {
             handler.emit(&CommandEvent::Started(CommandStartedEvent {
@@ -109,7 +116,7 @@ impl Dispatcher {
         let start = Instant::now();
         let result = self
             .transport
-            .run(db, command, selection, unacknowledged)
+            .run(member, db, command, selection, unacknowledged)
             .await;
         let duration = start.elapsed();
         let failure = match &result {

@@ -239,6 +239,13 @@ impl StartSession<'_> {
         self
     }
 
+    /// A snapshot session reading at this time (instead of the time of its first read).
+    pub fn snapshot_time(mut self, time: bson::Timestamp) -> Self {
+        self.options.snapshot = Some(true);
+        self.options.snapshot_time = Some(time);
+        self
+    }
+
     /// Options for transactions started on the session.
     pub fn default_transaction_options(mut self, options: TransactionOptions) -> Self {
         self.options.default_transaction_options = Some(options);

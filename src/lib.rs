@@ -46,6 +46,7 @@
 //! - **Errors** are one type, [`Error`], with its server code, its labels and its kind.
 
 pub mod action;
+mod causal_token;
 mod client;
 mod cluster_time;
 mod collection;

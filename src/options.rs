@@ -320,6 +320,8 @@ pub struct SessionOptions {
     pub snapshot: Option<bool>,
     /// Options for transactions started on the session.
     pub default_transaction_options: Option<TransactionOptions>,
+    /// For a snapshot session: the time to read at (default: fixed by the first read).
+    pub snapshot_time: Option<bson::Timestamp>,
 }
 
 /// Options of a client: the defaults of every operation.

@@ -167,6 +167,51 @@ impl ClientSession {
             .advance_operation_time(operation_time);
     }
 
+    /// The session's causal position as a compact string (operation time and cluster time),
+    /// for another session — in this process or another — to continue the causal chain with
+    /// [`ClientSession::continue_from`]. `None` before the session's first operation.
+    ///
+    /// ```
+    /// # async fn example() -> causeway::Result<()> {
+    /// use bson::{Document, doc};
+    ///
+    /// let client = causeway::Client::embedded();
+    /// let coll = client.database("db").collection::<Document>("c");
+    /// let mut writer = client.start_session().await?;
+    /// coll.insert_one(doc! {"_id": 1}).session(&mut writer).await?;
+    /// let token = writer.causal_token().expect("a position");
+    ///
+    /// // Elsewhere, e.g. in the handler of the next web request:
+    /// let mut reader = client.start_session().await?;
+    /// reader.continue_from(&token)?;
+    /// assert!(coll.find_one(doc! {"_id": 1}).session(&mut reader).await?.is_some());
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(example()).unwrap();
+    /// ```
+    pub fn causal_token(&self) -> Option<String> {
+        let state = self.txn.core.state.lock();
+        let operation_time = state.operation_time?;
+        let cluster_time = state.cluster_time.as_ref()?;
+        crate::causal_token::encode(operation_time, cluster_time.document()).ok()
+    }
+
+    /// Continues the causal chain of the session that produced `token` (see
+    /// [`ClientSession::causal_token`]): this session's next reads happen after everything
+    /// that session had seen. A malformed token is an error and changes nothing.
+    pub fn continue_from(&mut self, token: &str) -> Result<()> {
+        let position = crate::causal_token::decode(token)?;
+        self.advance_cluster_time(&position.cluster_time);
+        self.advance_operation_time(position.operation_time);
+        Ok(())
+    }
+
+    /// The time a snapshot session reads at: fixed by its first read, or given when it
+    /// started.
+    pub fn snapshot_time(&self) -> Option<Timestamp> {
+        self.txn.core.state.lock().snapshot_time
+    }
+
     /// Whether [`ClientSession::end`] has been called.
     pub fn has_ended(&self) -> bool {
         self.txn.core.state.lock().has_ended()

@@ -86,6 +86,12 @@ impl SessionState {
             txn_options: TransactionOptions::default(),
             failed_command: None,
         }
+        .starting_at_snapshot()
+    }
+
+    fn starting_at_snapshot(mut self) -> SessionState {
+        self.snapshot_time = self.options.snapshot_time;
+        self
     }
 
     pub fn lsid(&self) -> &Document {

@@ -1,13 +1,14 @@
 //! The seed's transaction (insert an order; decrement the stock with a `$gte` guard; commit)
-//! through `with_transaction` on the embedded transport, against the same commands sent to the
-//! engine directly.
+//! through `with_transaction` on the embedded replica set, against the same commands sent to
+//! the primary's engine directly; with `w: 1` and with `w: "majority"` (zero lag); and the
+//! time from `Client::embedded()` to the first answered command.
 //!
 //! Run with `cargo bench --bench transactions`.
 
 use bson::{Binary, Document, doc, spec::BinarySubtype};
-use causeway::Client;
-use causeway::engine::Engine;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use causeway::options::{ClientOptions, TransactionOptions, WriteConcern};
+use causeway::{Client, ReplicaSet};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -16,12 +17,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// The seed transaction as raw commands to the engine.
-async fn raw_seed_transaction(engine: &Engine, lsid: &Document, txn_number: i64, sku: &str) {
+/// The seed transaction as raw commands to an engine.
+async fn raw_seed_transaction(
+    engine: &causeway::engine::Engine,
+    lsid: &Document,
+    txn_number: i64,
+    w: &Document,
+) {
     let ok = |reply: Document| assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply}");
     ok(engine
         .run_command("shop", doc! {
-            "insert": "orders", "documents": [{"sku": sku, "qty": 100}], "ordered": true,
+            "insert": "orders", "documents": [{"sku": "abc123", "qty": 100}], "ordered": true,
             "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
         })
         .await
@@ -29,13 +35,13 @@ async fn raw_seed_transaction(engine: &Engine, lsid: &Document, txn_number: i64,
     ok(engine
         .run_command("shop", doc! {
             "update": "inventory", "ordered": true,
-            "updates": [{"q": {"sku": sku, "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}, "multi": false, "upsert": false}],
+            "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}, "multi": false, "upsert": false}],
             "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
         })
         .await
         .expect("reply"));
     ok(engine
-        .run_command("admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false})
+        .run_command("admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false, "writeConcern": w.clone()})
         .await
         .expect("reply"));
 }
@@ -46,6 +52,7 @@ async fn seed_transaction(
     orders: &causeway::Collection<Document>,
     inventory: &causeway::Collection<Document>,
     sku: &str,
+    w: &WriteConcern,
 ) {
     session
         .with_transaction(move |txn| async move {
@@ -62,6 +69,10 @@ async fn seed_transaction(
             assert_eq!(updated.modified_count, 1);
             Ok::<_, causeway::Error>(())
         })
+        .options(TransactionOptions {
+            write_concern: Some(w.clone()),
+            ..Default::default()
+        })
         .await
         .expect("committed");
 }
@@ -70,49 +81,49 @@ fn one_session(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("seed_transaction");
     group.throughput(Throughput::Elements(1));
-
-    let engine = Engine::new();
-    rt.block_on(async {
-        engine
-            .run_command(
-                "shop",
-                doc! {"insert": "inventory", "documents": [{"sku": "abc123", "qty": i64::MAX / 2}]},
-            )
-            .await
-            .expect("seed");
-    });
-    let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![3; 16] }};
-    let mut txn_number = 0;
-    group.bench_function("raw_commands", |b| {
-        b.iter(|| {
-            txn_number += 1;
-            rt.block_on(raw_seed_transaction(&engine, &lsid, txn_number, "abc123"))
-        })
-    });
-
-    let client = Client::embedded();
-    let shop = client.database("shop");
-    let (orders, inventory) = (
-        shop.collection::<Document>("orders"),
-        shop.collection::<Document>("inventory"),
-    );
-    let mut session = rt.block_on(async {
-        inventory
-            .insert_one(doc! {"sku": "abc123", "qty": i64::MAX / 2})
-            .await
-            .expect("seed");
-        client.start_session().await.expect("session")
-    });
-    group.bench_function("with_transaction", |b| {
-        b.iter(|| {
-            rt.block_on(seed_transaction(
-                &mut session,
-                &orders,
-                &inventory,
-                "abc123",
-            ))
-        })
-    });
+    for (label, w, w_doc) in [
+        ("w1", WriteConcern::nodes(1), doc! {"w": 1}),
+        ("majority", WriteConcern::majority(), doc! {"w": "majority"}),
+    ] {
+        let set = ReplicaSet::default();
+        let client = Client::on_replica_set(set.clone(), ClientOptions::default());
+        let shop = client.database("shop");
+        let (orders, inventory) = (
+            shop.collection::<Document>("orders"),
+            shop.collection::<Document>("inventory"),
+        );
+        let mut session = rt.block_on(async {
+            inventory
+                .insert_one(doc! {"sku": "abc123", "qty": i64::MAX / 2})
+                .await
+                .expect("seed");
+            client.start_session().await.expect("session")
+        });
+        let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![3; 16] }};
+        let mut txn_number = 0;
+        group.bench_function(format!("raw_commands_{label}"), |b| {
+            b.iter(|| {
+                txn_number += 1;
+                rt.block_on(raw_seed_transaction(
+                    set.primary(),
+                    &lsid,
+                    txn_number,
+                    &w_doc,
+                ))
+            })
+        });
+        group.bench_function(format!("with_transaction_{label}"), |b| {
+            b.iter(|| {
+                rt.block_on(seed_transaction(
+                    &mut session,
+                    &orders,
+                    &inventory,
+                    "abc123",
+                    &w,
+                ))
+            })
+        });
+    }
     group.finish();
 }
 
@@ -150,7 +161,14 @@ fn eight_sessions(c: &mut Criterion) {
                             let sku = format!("sku{i}");
                             let mut session = client.start_session().await.expect("session");
                             for _ in 0..PER_TASK {
-                                seed_transaction(&mut session, &orders, &inventory, &sku).await;
+                                seed_transaction(
+                                    &mut session,
+                                    &orders,
+                                    &inventory,
+                                    &sku,
+                                    &WriteConcern::majority(),
+                                )
+                                .await;
                             }
                         })
                     })
@@ -164,5 +182,25 @@ fn eight_sessions(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, one_session, eight_sessions);
+fn startup(c: &mut Criterion) {
+    let rt = runtime();
+    c.bench_function("embedded_client_to_first_reply", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                rt.block_on(async {
+                    let client = Client::embedded();
+                    client
+                        .database("admin")
+                        .run_command(doc! {"ping": 1})
+                        .await
+                        .expect("pong");
+                })
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+criterion_group!(benches, one_session, eight_sessions, startup);
 criterion_main!(benches);

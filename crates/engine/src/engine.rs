@@ -20,7 +20,7 @@ use crate::oplog::{Op, Oplog, OplogEntry};
 use crate::replication::Replication;
 use crate::request::{Acknowledgement, ReadConcernLevel, Request, WriteConcern};
 use crate::session::{SessionKey, Transaction, TxnState};
-use crate::storage::{Catalog, TxnId};
+use crate::storage::{Catalog, Horizon, TxnId};
 use crate::unit::{StatementError, WriteUnit, write_conflict};
 
 /// The wire version of MongoDB 8.0, which the engine reports.
@@ -678,19 +678,19 @@ impl Engine {
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
         let horizon = self.horizon(state, entry.ts);
+        let mut floor = horizon.soft;
         for op in &entry.ops {
             match op {
                 Op::Put { db, coll, id, doc } => {
-                    state.catalog.collection_or_create(db, coll).install(
-                        id.clone(),
-                        Some(doc.clone()),
-                        entry.ts,
-                        horizon,
-                    )?;
+                    let collection = state.catalog.collection_or_create(db, coll);
+                    let truncated =
+                        collection.install(id.clone(), Some(doc.clone()), entry.ts, horizon)?;
+                    floor = floor.max(truncated.unwrap_or(Ts::ZERO));
                 }
                 Op::Delete { db, coll, id } => {
                     if let Some(c) = state.catalog.collection_mut(db, coll) {
-                        c.install(id.clone(), None, entry.ts, horizon)?;
+                        let truncated = c.install(id.clone(), None, entry.ts, horizon)?;
+                        floor = floor.max(truncated.unwrap_or(Ts::ZERO));
                     }
                 }
                 Op::CreateCollection { db, coll, options } => {
@@ -720,7 +720,7 @@ impl Engine {
             }
         }
         state.last_committed = state.last_committed.max(entry.ts);
-        state.history_floor = state.history_floor.max(horizon);
+        state.history_floor = state.history_floor.max(floor);
         drop(guard);
         self.shared.clock.advance(entry.ts);
         if let Some((replication, me)) = &self.shared.replication {
@@ -729,23 +729,26 @@ impl Engine {
         Ok(())
     }
 
-    /// The oldest time readers may still need at a commit at `ts`: open snapshots, the
-    /// majority commit point, and the snapshot history window.
-    fn horizon(&self, state: &State, ts: Ts) -> Ts {
+    /// What history a commit at `ts` must keep: what open snapshots and the majority commit
+    /// point need (hard), and the snapshot history window (soft).
+    fn horizon(&self, state: &State, ts: Ts) -> Horizon {
+        let mut hard = ts;
+        if let Some(oldest) = state.snapshots.keys().next() {
+            hard = hard.min(*oldest);
+        }
+        if let Some((replication, _)) = &self.shared.replication {
+            hard = hard.min(replication.majority_point());
+        }
         let window =
             u32::try_from(self.shared.options.snapshot_history.as_secs()).unwrap_or(u32::MAX);
         let window_start = Ts::from_bson(bson::Timestamp {
             time: ts.seconds().saturating_sub(window),
             increment: 0,
         });
-        let mut horizon = ts.min(window_start);
-        if let Some(oldest) = state.snapshots.keys().next() {
-            horizon = horizon.min(*oldest);
+        Horizon {
+            soft: hard.min(window_start),
+            hard,
         }
-        if let Some((replication, _)) = &self.shared.replication {
-            horizon = horizon.min(replication.majority_point());
-        }
-        horizon
     }
 
     /// Runs a command outside a transaction: one write unit, committed at the end; if another
@@ -963,9 +966,12 @@ impl Engine {
         }
         let ts = self.shared.clock.tick();
         let horizon = self.horizon(state, ts);
-        state.history_floor = state.history_floor.max(horizon);
         let replicated = state.oplog.is_read();
-        let ops = unit.commit(&mut state.catalog, ts, horizon, replicated)?;
+        let (ops, truncated) = unit.commit(&mut state.catalog, ts, horizon, replicated)?;
+        state.history_floor = state
+            .history_floor
+            .max(horizon.soft)
+            .max(truncated.unwrap_or(Ts::ZERO));
         state.last_committed = ts;
         if replicated {
             state.oplog.push(OplogEntry {

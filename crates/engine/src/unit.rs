@@ -13,7 +13,7 @@ use bson::{Bson, Document};
 use crate::clock::Ts;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::oplog::Op;
-use crate::storage::{Catalog, Collection, Key, TxnId, decode};
+use crate::storage::{Catalog, Collection, Horizon, Key, TxnId, decode};
 
 /// Why a statement could not go on.
 #[derive(Debug, Clone, PartialEq)]
@@ -337,14 +337,16 @@ impl WriteUnit {
     }
 
     /// Installs every write at `ts` and returns the oplog operations, catalog changes first
-    /// (document operations only if `record_documents`: nothing replicates otherwise).
+    /// (document operations only if `record_documents`: nothing replicates otherwise), and
+    /// the time before which snapshot reads can no longer be answered, if history had to go.
     pub fn commit(
         self,
         catalog: &mut Catalog,
         ts: Ts,
-        horizon: Ts,
+        horizon: Horizon,
         record_documents: bool,
-    ) -> CommandResult<Vec<Op>> {
+    ) -> CommandResult<(Vec<Op>, Option<Ts>)> {
+        let mut floor = None;
         let mut ops = self.catalog_ops;
         for op in &ops {
             match op {
@@ -371,7 +373,7 @@ impl WriteUnit {
             };
             for (id, image) in writes.docs {
                 if !record_documents {
-                    collection.install(id, image, ts, horizon)?;
+                    floor = floor.max(collection.install(id, image, ts, horizon)?);
                     continue;
                 }
                 ops.push(match &image {
@@ -387,11 +389,11 @@ impl WriteUnit {
                         id: id.clone(),
                     },
                 });
-                collection.install(id, image, ts, horizon)?;
+                floor = floor.max(collection.install(id, image, ts, horizon)?);
             }
             collection.release(self.id);
         }
-        Ok(ops)
+        Ok((ops, floor))
     }
 
     /// Drops every write: releases the marks and removes what the unit created.

@@ -356,3 +356,53 @@ async fn snapshot_reads_at_a_cluster_time_within_the_history_window() {
     .await;
     assert_eq!(code_name(&gone), Some("SnapshotTooOld"));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_hot_document_keeps_a_bounded_history_and_older_snapshot_reads_fail() {
+    let set = ReplicaSet::builder().members(1).build();
+    set.ensure_started();
+    let primary = set.primary();
+    let first = assert_ok(
+        run(
+            primary,
+            "db",
+            doc! {"insert": "c", "documents": [{"_id": 1, "v": 0}]},
+        )
+        .await,
+    );
+    let at_first = first.get_timestamp("operationTime").expect("time");
+    let mut recent = at_first;
+    for i in 1..=200 {
+        let reply = assert_ok(
+            run(
+                primary,
+                "db",
+                doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": i}}}]},
+            )
+            .await,
+        );
+        if i == 190 {
+            recent = reply.get_timestamp("operationTime").expect("time");
+        }
+    }
+    let old = run(
+        primary,
+        "db",
+        doc! {"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": at_first}},
+    )
+    .await;
+    assert_eq!(
+        code_name(&old),
+        Some("SnapshotTooOld"),
+        "an error, never a wrong answer"
+    );
+    let newer = assert_ok(
+        run(
+            primary,
+            "db",
+            doc! {"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": recent}},
+        )
+        .await,
+    );
+    assert_eq!(first_batch(&newer), vec![doc! {"_id": 1, "v": 190}]);
+}

@@ -6,7 +6,7 @@ use bson::{Document, Uuid};
 
 use super::index::Index;
 use super::record::{Record, Version};
-use super::{Key, TxnId};
+use super::{Horizon, Key, MAX_HISTORY, TxnId};
 use crate::clock::Ts;
 use crate::error::CommandResult;
 
@@ -99,14 +99,15 @@ impl Collection {
     }
 
     /// Installs a committed version of a document (`None`: deleted) at `ts`, and reclaims
-    /// versions no reader at or after `horizon` can see.
+    /// versions no reader needs any more. Returns the time before which snapshot reads can no
+    /// longer be answered, if history inside the window had to go (see [`MAX_HISTORY`]).
     pub fn install(
         &mut self,
         id: Key,
         doc: Option<Box<[u8]>>,
         ts: Ts,
-        horizon: Ts,
-    ) -> CommandResult<()> {
+        horizon: Horizon,
+    ) -> CommandResult<Option<Ts>> {
         if let Some(bytes) = &doc {
             for index in &mut self.indexes {
                 for key in index.keys_of_stored(bytes)? {
@@ -125,8 +126,10 @@ impl Collection {
                 .entry(id.clone())
                 .or_insert(Record::new(version)),
         };
-        let dropped = record.prune(horizon);
-        if record.is_dead(horizon) {
+        let mut dropped = record.prune(horizon.soft);
+        let (truncated, floor) = record.truncate_history(MAX_HISTORY, horizon.hard);
+        dropped.extend(truncated);
+        if record.is_dead(horizon.soft) {
             let last = self.records.remove(&id);
             let gone: Vec<Version> = dropped
                 .into_iter()
@@ -136,7 +139,7 @@ impl Collection {
         } else if !dropped.is_empty() {
             remove_stale_entries(&mut self.indexes, &id, &dropped, self.records.get(&id))?;
         }
-        Ok(())
+        Ok(floor)
     }
 
     /// Adds a built index: entries for every retained version of every document.

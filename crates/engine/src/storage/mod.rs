@@ -13,12 +13,29 @@ pub use collection::Collection;
 pub use index::{Index, default_name, parse_key_pattern};
 pub use record::{Record, Version};
 
+use crate::clock::Ts;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 
 /// The key string of a document's `_id` (or of an index key). Keys up to 16 bytes — an
 /// `ObjectId`, a number, a short string — are stored inline, without an allocation of their
 /// own, which matters when a collection holds millions of small documents.
 pub type Key = smallvec::SmallVec<[u8; 16]>;
+
+/// What committed history must be kept when a document is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Horizon {
+    /// Versions older than the newest one at or before this time may go (the snapshot history
+    /// window, open snapshots, the majority point — whichever is oldest).
+    pub soft: Ts,
+    /// Versions a reader at this time needs are always kept (open snapshots, the majority
+    /// point): beyond [`MAX_HISTORY`] versions, older ones go even inside the window.
+    pub hard: Ts,
+}
+
+/// How many versions of one document are kept for snapshot reads inside the history window.
+/// A hot document would otherwise keep every version written in the window; beyond this,
+/// reads further back fail with `SnapshotTooOld` instead of costing memory without bound.
+pub const MAX_HISTORY: usize = 64;
 
 /// Identifies a transaction (or a single-statement write) while its writes are uncommitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

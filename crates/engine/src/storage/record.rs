@@ -119,6 +119,25 @@ impl Record {
         dropped
     }
 
+    /// Keeps at most `max` versions by dropping the oldest, but never one a reader at `hard`
+    /// (an open snapshot, the majority point) still sees. Returns the dropped versions and
+    /// the time before which this record can no longer answer (the oldest kept version's).
+    pub fn truncate_history(&mut self, max: usize, hard: Ts) -> (Vec<Version>, Option<Ts>) {
+        let Record::Many(vs) = self else {
+            return (Vec::new(), None);
+        };
+        let mut dropped = Vec::new();
+        while vs.len() > max.max(1) && vs.get(1).is_some_and(|next| next.ts <= hard) {
+            if let Some(old) = vs.pop_front() {
+                dropped.push(old);
+            }
+        }
+        let floor = (!dropped.is_empty())
+            .then(|| vs.front().map(|v| v.ts))
+            .flatten();
+        (dropped, floor)
+    }
+
     /// Whether nothing is left for any reader at or after `horizon`: the only version is a
     /// delete at or before it.
     pub fn is_dead(&self, horizon: Ts) -> bool {
@@ -196,6 +215,26 @@ mod tests {
         assert_eq!(r.prune(Ts(30)).len(), 1);
         assert_eq!(r, Record::One(v(30, Some(b"c"))));
         assert!(r.prune(Ts(5)).is_empty());
+    }
+
+    #[test]
+    fn history_is_capped_but_never_below_what_readers_need() {
+        let mut r = Record::new(v(1, Some(b"a")));
+        for ts in 2..=10 {
+            r.push(v(ts, Some(b"x")));
+        }
+        let (dropped, floor) = r.truncate_history(4, Ts(8));
+        assert_eq!(dropped.len(), 6);
+        assert_eq!(floor, Some(Ts(7)));
+        assert_eq!(r.len(), 4);
+        // A reader at 5 still needs version 5: nothing older than it goes.
+        let mut r = Record::new(v(1, Some(b"a")));
+        for ts in 2..=10 {
+            r.push(v(ts, Some(b"x")));
+        }
+        let (dropped, floor) = r.truncate_history(2, Ts(5));
+        assert_eq!((dropped.len(), floor), (4, Some(Ts(5))));
+        assert_eq!(r.doc_at(Ts(5)), Some(&b"x"[..]));
     }
 
     #[test]

@@ -83,7 +83,11 @@ impl Client {
     /// ```
     pub fn on_replica_set(set: ReplicaSet, options: ClientOptions) -> Client {
         Client::with_transport(
-            Transport::Embedded(Embedded::new(set, options.app_name.clone())),
+            Transport::Embedded(Embedded::new(
+                set,
+                options.app_name.clone(),
+                options.socket_timeout,
+            )),
             options,
         )
     }
@@ -102,7 +106,7 @@ impl Client {
             self.inner
                 .transport
                 .transport()
-                .with_app_name(options.app_name.clone()),
+                .with_options(options.app_name.clone(), options.socket_timeout),
             options,
         )
     }

@@ -72,6 +72,12 @@ impl Operation {
     }
 }
 
+/// Whether the operation's reply will be a real one: a `w: 0` write gets none, except inside
+/// a transaction (where the collection's write concern does not apply).
+pub(crate) fn is_acknowledged(op: &Operation, session: Option<&SessionCore>) -> bool {
+    !op.is_unacknowledged() || session.is_some_and(|s| s.state.lock().in_transaction())
+}
+
 impl Client {
     /// Runs an operation in `session`, or in an implicit session of its own.
     pub(crate) async fn execute(

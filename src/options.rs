@@ -341,6 +341,9 @@ pub struct ClientOptions {
     pub app_name: Option<String>,
     /// Receives an event for every command sent (see [`crate::events`]).
     pub command_event_handler: Option<crate::events::EventHandler>,
+    /// How long to wait for a reply before giving up on the connection (a network error);
+    /// `None` waits as long as it takes.
+    pub socket_timeout: Option<Duration>,
 }
 
 impl Default for ClientOptions {
@@ -353,6 +356,7 @@ impl Default for ClientOptions {
             retry_reads: true,
             app_name: None,
             command_event_handler: None,
+            socket_timeout: None,
         }
     }
 }

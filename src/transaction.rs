@@ -6,9 +6,9 @@ use bson::Document;
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::action::{
-    Aggregate, CountDocuments, CreateIndex, Delete, Distinct, Find, FindOne, FindOneAndDelete,
-    FindOneAndReplace, FindOneAndUpdate, IndexModel, InsertMany, InsertOne, ReplaceOne, RunCommand,
-    Update, UpdateModifications,
+    Aggregate, CatalogCommand, CountDocuments, CreateIndex, Delete, Distinct, Find, FindOne,
+    FindOneAndDelete, FindOneAndReplace, FindOneAndUpdate, IndexModel, InsertMany, InsertOne,
+    ReplaceOne, RunCommand, Update, UpdateModifications,
 };
 use crate::collection::Collection;
 use crate::database::Database;
@@ -96,6 +96,15 @@ impl Txn {
     /// Runs a command as given, in this transaction.
     pub fn run_command<'t>(&'t self, database: &'t Database, command: Document) -> RunCommand<'t> {
         database.run_command(command).in_transaction(self)
+    }
+
+    /// Creates a collection in this transaction (visible to others when it commits).
+    pub fn create_collection<'t>(
+        &'t self,
+        database: &'t Database,
+        name: &str,
+    ) -> CatalogCommand<'t, ()> {
+        database.create_collection(name).in_transaction(self)
     }
 
     /// Marks the transaction aborted if it is open and asks the background worker to abort it

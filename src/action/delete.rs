@@ -94,7 +94,7 @@ impl<'a> IntoFuture for Delete<'a> {
             command.extend(self.options);
             let mut op = coll.write_op(command, !self.many);
             op.write_concern = self.write_concern.or(op.write_concern);
-            let acknowledged = !op.is_unacknowledged();
+            let acknowledged = crate::operation::is_acknowledged(&op, self.session.0);
             let reply = coll.client.execute(op, self.session.0).await?;
             let deleted_count = if acknowledged {
                 reply_count(&reply, "n")?

@@ -256,7 +256,7 @@ impl<T: DeserializeOwned> Request<'_, T> {
         command.extend(self.options);
         let mut op = inner.write_op(command, true);
         op.write_concern = self.write_concern.or(op.write_concern);
-        let acknowledged = !op.is_unacknowledged();
+        let acknowledged = crate::operation::is_acknowledged(&op, self.session.0);
         let mut reply = inner.client.execute(op, self.session.0).await?;
         if !acknowledged {
             return Ok(None);

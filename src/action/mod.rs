@@ -3,6 +3,7 @@
 //! idiom of the official Rust driver.
 
 mod aggregate;
+mod catalog;
 mod command;
 mod delete;
 mod find;
@@ -19,6 +20,7 @@ use bson::{Bson, Document, doc};
 use serde::{Serialize, de::DeserializeOwned};
 
 pub use aggregate::{Aggregate, CountDocuments, Distinct, EstimatedDocumentCount};
+pub use catalog::CatalogCommand;
 pub use command::{ListCollectionNames, RunCommand};
 pub use delete::Delete;
 pub use find::{Find, FindOne};
@@ -102,7 +104,7 @@ pub(crate) async fn run_cursor_command<'a, T>(
 ) -> Result<Cursor<'a, T>> {
     let selection = op.read_preference.clone();
     // An unacknowledged write (`$out` with `w: 0`) gets no reply: its cursor is empty.
-    let unacknowledged = op.is_unacknowledged();
+    let unacknowledged = !crate::operation::is_acknowledged(&op, session.0);
     let (reply, session) = match session.0 {
         Some(session) => (
             client.execute(op, Some(session)).await?,

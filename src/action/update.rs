@@ -289,7 +289,7 @@ async fn run_update(
     command.extend(write.options);
     let mut op = coll.write_op(command, retryable);
     op.write_concern = write.write_concern.or(op.write_concern);
-    let acknowledged = !op.is_unacknowledged();
+    let acknowledged = crate::operation::is_acknowledged(&op, write.session.0);
     let reply = coll.client.execute(op, write.session.0).await?;
     if !acknowledged {
         return Ok(UpdateResult {

@@ -212,6 +212,12 @@ impl ClientSession {
         self.txn.core.state.lock().snapshot_time
     }
 
+    /// Whether the session saw a network error: its server-side state is unknown, so its id is
+    /// discarded when the session ends instead of being reused.
+    pub fn is_dirty(&self) -> bool {
+        self.txn.core.state.lock().is_dirty()
+    }
+
     /// Whether [`ClientSession::end`] has been called.
     pub fn has_ended(&self) -> bool {
         self.txn.core.state.lock().has_ended()
@@ -285,6 +291,13 @@ impl ClientSession {
 }
 
 impl Txn {
+    /// Starts another transaction on the session, after the body committed or aborted the
+    /// current one (`with_transaction` then commits the new one when the body returns `Ok`).
+    /// Fails while a transaction is open.
+    pub fn begin_transaction(&self, options: TransactionOptions) -> Result<()> {
+        self.begin(&options)
+    }
+
     /// Starts a transaction on the session (state: starting); nothing is sent.
     pub(crate) fn begin(&self, options: &TransactionOptions) -> Result<()> {
         let defaults = self.core.client.transaction_defaults();
@@ -331,10 +344,8 @@ impl Txn {
             .await
         {
             Ok(()) => Ok(()),
-            Err(e)
-                if e.is_retryable_code()
-                    || e.contains_label(&crate::errors::Label::RetryableWriteError) =>
-            {
+            // Servers label retryable errors themselves; the client labels network errors.
+            Err(e) if e.contains_label(&crate::errors::Label::RetryableWriteError) => {
                 tracing::debug!(error = %e, "retrying commitTransaction once with w: majority");
                 client
                     .run_transaction_end(&self.core, state::End::Commit { retry: true })
@@ -362,8 +373,7 @@ impl Txn {
             .run_transaction_end(&self.core, state::End::Abort)
             .await
         {
-            if e.is_retryable_code() || e.contains_label(&crate::errors::Label::RetryableWriteError)
-            {
+            if e.contains_label(&crate::errors::Label::RetryableWriteError) {
                 let _ = client
                     .run_transaction_end(&self.core, state::End::Abort)
                     .await;

@@ -98,6 +98,11 @@ impl SessionState {
         &self.lsid
     }
 
+    /// Whether the server session saw a network error (it will be discarded, not pooled).
+    pub fn is_dirty(&self) -> bool {
+        self.server.as_ref().is_some_and(|s| s.dirty)
+    }
+
     pub fn has_ended(&self) -> bool {
         self.server.is_none()
     }
@@ -261,7 +266,11 @@ impl SessionState {
             cmd.remove("writeConcern");
             return Ok((cmd, prepared));
         }
-        if matches!(op.kind, OpKind::Read | OpKind::Write { .. }) {
+        // Every command of a snapshot session carries the snapshot read concern (the server
+        // refuses it where it does not apply); otherwise reads and writes carry theirs.
+        if matches!(op.kind, OpKind::Read | OpKind::Write { .. })
+            || (self.is_snapshot() && op.kind == OpKind::Raw)
+        {
             if let Some(rc) = self.read_concern_for(op) {
                 prepared.fixes_snapshot_time = self.is_snapshot() && self.snapshot_time.is_none();
                 cmd.insert("readConcern", rc);
@@ -401,7 +410,7 @@ impl SessionState {
         let prepared = Prepared {
             in_transaction: true,
             is_commit,
-            retryable_write: false,
+            retryable_write: true,
             fixes_snapshot_time: false,
         };
         Ok((cmd, prepared))

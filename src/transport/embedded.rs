@@ -14,21 +14,31 @@ use crate::options::ReadPreference;
 pub(crate) struct Embedded {
     set: ReplicaSet,
     client_info: ClientInfo,
+    socket_timeout: Option<std::time::Duration>,
 }
 
 impl Embedded {
-    pub fn new(set: ReplicaSet, app_name: Option<String>) -> Embedded {
+    pub fn new(
+        set: ReplicaSet,
+        app_name: Option<String>,
+        socket_timeout: Option<std::time::Duration>,
+    ) -> Embedded {
         Embedded {
             set,
             client_info: ClientInfo {
                 app_name,
                 connection_id: None,
             },
+            socket_timeout,
         }
     }
 
-    pub fn with_app_name(&self, app_name: Option<String>) -> Embedded {
-        Embedded::new(self.set.clone(), app_name)
+    pub fn with_options(
+        &self,
+        app_name: Option<String>,
+        socket_timeout: Option<std::time::Duration>,
+    ) -> Embedded {
+        Embedded::new(self.set.clone(), app_name, socket_timeout)
     }
 
     /// The replica set.
@@ -78,10 +88,14 @@ impl Embedded {
         {
             command.insert("$readPreference", preference.to_document());
         }
-        let reply = engine
-            .run_command_as(&self.client_info, db, command)
-            .await
-            .map_err(|_| Error::network("the connection closed without a reply"))?;
+        let run = engine.run_command_as(&self.client_info, db, command);
+        let reply = match self.socket_timeout {
+            Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| {
+                Error::network(format!("no reply within the socket timeout of {limit:?}"))
+            })?,
+            None => run.await,
+        }
+        .map_err(|_| Error::network("the connection closed without a reply"))?;
         if unacknowledged {
             // The client asked for no acknowledgment: whatever happened is not reported.
             return Ok(doc! {"ok": 1.0});

@@ -53,10 +53,14 @@ impl Transport {
         }
     }
 
-    /// The same deployment, announcing another application name.
-    pub fn with_app_name(&self, app_name: Option<String>) -> Transport {
+    /// The same deployment, with another application name and socket timeout.
+    pub fn with_options(
+        &self,
+        app_name: Option<String>,
+        socket_timeout: Option<std::time::Duration>,
+    ) -> Transport {
         match self {
-            Transport::Embedded(e) => Transport::Embedded(e.with_app_name(app_name)),
+            Transport::Embedded(e) => Transport::Embedded(e.with_options(app_name, socket_timeout)),
         }
     }
 }
@@ -105,8 +109,11 @@ impl Dispatcher {
         let server = self.transport.address(member);
         tracing::debug!(target: "causeway::command", command_name, database = db, request_id, server, "command started");
         if let Some(handler) = &self.events {
+            let mut sent = command.clone();
+            // As the wire protocol carries it (OP_MSG puts the database in the document).
+            sent.insert("$db", db);
             handler.emit(&CommandEvent::Started(CommandStartedEvent {
-                command: command.clone(),
+                command: sent,
                 command_name: command_name.clone(),
                 database: db.to_owned(),
                 request_id,

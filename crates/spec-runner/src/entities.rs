@@ -399,6 +399,12 @@ fn apply_uri_options(options: &mut ClientOptions, uri: &Document) -> Result<(), 
                         .to_owned(),
                 );
             }
+            "socketTimeoutMS" => {
+                let ms = crate::matching::as_f64(value)
+                    .ok_or("uriOptions.socketTimeoutMS must be a number")?;
+                options.socket_timeout =
+                    (ms > 0.0).then(|| std::time::Duration::from_millis(ms as u64));
+            }
             // Connection monitoring and pooling knobs: nothing to tune in-process.
             "heartbeatFrequencyMS"
             | "minHeartbeatFrequencyMS"

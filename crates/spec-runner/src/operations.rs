@@ -69,7 +69,9 @@ async fn entity_operation(
         entities::Entity::Session(session) => {
             session_operation(scope, object, &session, name, args).await
         }
-        entities::Entity::Client(_) => client_operation(name),
+        entities::Entity::Client(client) => {
+            client_operation(scope, &client.client, name, args).await
+        }
         entities::Entity::Value(_) => Err(format!(
             "`{object}` is a saved value; it has no operation `{name}`"
         )),
@@ -517,8 +519,39 @@ async fn collection_operation(
                 .await
                 .map(|r| (Bson::String(r.index_name), Shape::Value))
         }
-        "listIndexes" | "dropIndexes" | "dropIndex" | "listIndexNames" | "createIndexes"
-        | "rename" | "drop" | "watch" | "createChangeStream" | "createFindCursor" | "findOne" => {
+        "listIndexes" => {
+            check_args(args, name, &["session"])?;
+            let action = outside_transaction!(sess, "listIndexes", coll.list_indexes());
+            action.await.map(|indexes| {
+                (
+                    Bson::Array(indexes.into_iter().map(Bson::Document).collect()),
+                    Shape::RootArray,
+                )
+            })
+        }
+        "listIndexNames" => {
+            check_args(args, name, &["session"])?;
+            let action = outside_transaction!(sess, "listIndexNames", coll.list_index_names());
+            action.await.map(|names| {
+                (
+                    Bson::Array(names.into_iter().map(Bson::String).collect()),
+                    Shape::RootArray,
+                )
+            })
+        }
+        "dropIndex" => {
+            check_args(args, name, &["name", "session"])?;
+            let index = str_arg(args, "name", name)?;
+            let action = outside_transaction!(sess, "dropIndex", coll.drop_index(index));
+            action.await.map(|()| (Bson::Null, Shape::Value))
+        }
+        "dropIndexes" => {
+            check_args(args, name, &["session"])?;
+            let action = outside_transaction!(sess, "dropIndexes", coll.drop_indexes());
+            action.await.map(|()| (Bson::Null, Shape::Value))
+        }
+        "createIndexes" | "rename" | "drop" | "watch" | "createChangeStream"
+        | "createFindCursor" | "findOne" => {
             return Err(format!(
                 "operation `{name}` has no causeway API (Collection offers no `{name}`)"
             ));
@@ -577,18 +610,19 @@ async fn database_operation(
                 .map(|reply| (Bson::Document(reply), Shape::Root))
         }
         "createCollection" => {
-            // causeway has no `create_collection`; the `create` command goes through
-            // `run_command` with the options the test gives.
+            check_args(args, name, &["collection", "session"])?;
             let collection = str_arg(args, "collection", name)?;
-            let mut command = doc! {"create": collection};
-            for (key, value) in args {
-                if key != "collection" && key != "session" {
-                    command.insert(key.clone(), value.clone());
-                }
-            }
-            run_command_in(sess, db, command, None)
-                .await
-                .map(|_| (Bson::Null, Shape::Value))
+            let action = match sess {
+                Sess::None => db.create_collection(collection),
+                Sess::Txn(t) => t.create_collection(db, collection),
+                Sess::Explicit(s) => db.create_collection(collection).session(s),
+            };
+            action.await.map(|()| (Bson::Null, Shape::Value))
+        }
+        "dropDatabase" => {
+            check_args(args, name, &["session"])?;
+            let action = outside_transaction!(sess, "dropDatabase", db.drop());
+            action.await.map(|()| (Bson::Null, Shape::Value))
         }
         "dropCollection" => {
             check_args(args, name, &["collection", "session"])?;
@@ -622,8 +656,7 @@ async fn database_operation(
         | "createCommandCursor"
         | "createChangeStream"
         | "watch"
-        | "drop"
-        | "dropDatabase" => {
+        | "drop" => {
             return Err(format!(
                 "operation `{name}` has no causeway API (Database offers no `{name}`)"
             ));
@@ -636,10 +669,48 @@ async fn database_operation(
     })
 }
 
-fn client_operation(name: &str) -> Result<Outcome, Failure> {
+async fn client_operation(
+    scope: Scope<'_>,
+    client: &causeway::Client,
+    name: &str,
+    args: &Document,
+) -> Result<Outcome, Failure> {
     match name {
-        "listDatabases" | "listDatabaseNames" | "dropDatabase" | "createChangeStream" | "watch"
-        | "clientBulkWrite" | "close" => Err(format!(
+        "listDatabases" | "listDatabaseNames" => {
+            check_args(args, name, &["session", "filter"])?;
+            let holder = Holder::resolve(scope, args)?;
+            let mut sess = holder.lock().await;
+            let sess = &mut sess;
+            let result = if name == "listDatabases" {
+                let action = outside_transaction!(sess, "listDatabases", client.list_databases());
+                action
+                    .await
+                    .map(|dbs| Bson::Array(dbs.into_iter().map(Bson::Document).collect()))
+            } else {
+                let action =
+                    outside_transaction!(sess, "listDatabaseNames", client.list_database_names());
+                action
+                    .await
+                    .map(|names| Bson::Array(names.into_iter().map(Bson::String).collect()))
+            };
+            Ok(match result {
+                Ok(value) => Outcome::Value(Some(value), Shape::RootArray),
+                Err(e) => Outcome::Error(e),
+            })
+        }
+        "dropDatabase" => {
+            check_args(args, name, &["session", "database"])?;
+            let database = client.database(str_arg(args, "database", name)?);
+            let holder = Holder::resolve(scope, args)?;
+            let mut sess = holder.lock().await;
+            let sess = &mut sess;
+            let action = outside_transaction!(sess, "dropDatabase", database.drop());
+            Ok(match action.await {
+                Ok(()) => Outcome::Value(None, Shape::Value),
+                Err(e) => Outcome::Error(e),
+            })
+        }
+        "createChangeStream" | "watch" | "clientBulkWrite" | "close" => Err(format!(
             "operation `{name}` has no causeway API (Client offers no `{name}`)"
         )),
         other => Err(format!("unsupported client operation `{other}`")),
@@ -661,9 +732,10 @@ async fn session_operation(
         let result = match name {
             "commitTransaction" => txn.commit().await,
             "abortTransaction" => txn.abort().await,
+            "startTransaction" => txn.begin_transaction(entities::transaction_options(args, &[])?),
             other => {
                 return Err(format!(
-                    "`{other}` on `{object}` inside its withTransaction callback: causeway's transaction handle (Txn) offers only commit and abort"
+                    "`{other}` on `{object}` inside its withTransaction callback: causeway's transaction handle (Txn) offers no such operation"
                 ));
             }
         };
@@ -695,9 +767,11 @@ async fn session_operation(
             Ok(())
         }
         "getSnapshotTime" => {
-            return Err(
-                "`getSnapshotTime`: causeway's ClientSession exposes no snapshot time".to_owned(),
-            );
+            check_args(args, name, &[])?;
+            return Ok(Outcome::Value(
+                session.snapshot_time().map(Bson::Timestamp),
+                Shape::Value,
+            ));
         }
         other => return Err(format!("unsupported session operation `{other}`")),
     };

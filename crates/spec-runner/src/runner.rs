@@ -14,7 +14,7 @@ use crate::events::check_client_events;
 use crate::matching::{exact_eq, parse_extended_json, show, show_doc};
 use crate::operations::{Scope, run_operation};
 use crate::requirements::{Deployment, parse_version};
-use crate::special::{DIRTY_ASSERTIONS, NETWORK_ONLY};
+use crate::special::NETWORK_ONLY;
 
 /// The newest schema version the runner implements.
 const SCHEMA_MAX: [u64; 3] = [1, 9, u64::MAX];
@@ -334,11 +334,6 @@ fn inapplicable(file: &Document, test: &Document) -> Option<String> {
     }
     for op in &operations {
         let name = op.get_str("name").unwrap_or_default();
-        if DIRTY_ASSERTIONS.contains(&name) {
-            return Some(format!(
-                "uses {name}: causeway has no public way to observe whether a server session is dirty"
-            ));
-        }
         if let Some((_, why)) = NETWORK_ONLY.iter().find(|(n, _)| *n == name) {
             return Some(format!("uses {name}, which {why}"));
         }

@@ -14,9 +14,6 @@ pub const NETWORK_ONLY: &[(&str, &str)] = &[(
     "counts checked-out pool connections, which exist only on a network connection",
 )];
 
-/// The operations that observe whether a server session is dirty.
-pub const DIRTY_ASSERTIONS: &[&str] = &["assertSessionDirty", "assertSessionNotDirty"];
-
 pub async fn run(scope: Scope<'_>, name: &str, args: &Document) -> Result<(), Failure> {
     let entities = scope.entities;
     match name {
@@ -81,9 +78,16 @@ pub async fn run(scope: Scope<'_>, name: &str, args: &Document) -> Result<(), Fa
             entities.session(str_arg(args, "session", name)?)?;
             Ok(())
         }
-        "assertSessionDirty" | "assertSessionNotDirty" => Err(format!(
-            "{name}: causeway has no public way to observe whether a server session is dirty"
-        )),
+        "assertSessionDirty" | "assertSessionNotDirty" => {
+            check_args(args, name, &["session"])?;
+            let session = entities.session(str_arg(args, "session", name)?)?;
+            let dirty = session.session.lock().await.is_dirty();
+            let want = name == "assertSessionDirty";
+            if dirty != want {
+                return Err(format!("{name}: the session is {}dirty", if dirty { "" } else { "not " }));
+            }
+            Ok(())
+        }
         "assertSameLsidOnLastTwoCommands" | "assertDifferentLsidOnLastTwoCommands" => {
             check_args(args, name, &["client"])?;
             let client = entities.client(str_arg(args, "client", name)?)?;

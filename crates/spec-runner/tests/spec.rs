@@ -13,7 +13,6 @@ fn summary(stdout: &str) -> Option<(usize, usize, usize)> {
 }
 
 #[test]
-#[ignore = "causeway does not pass every spec test yet; run with --ignored (the integrator un-ignores it)"]
 fn every_spec_test_passes() {
     let output = Command::new(env!("CARGO_BIN_EXE_spec-runner"))
         .output()

@@ -139,6 +139,7 @@ struct Shared {
     node: parking_lot::RwLock<NodeInfo>,
     process_id: bson::oid::ObjectId,
     topology_counter: AtomicU64,
+    topology_changed: watch::Sender<u64>,
     /// The replica set this node belongs to, and its index in it.
     replication: Option<(Arc<Replication>, usize)>,
 }
@@ -233,6 +234,7 @@ impl Engine {
                 node: parking_lot::RwLock::new(NodeInfo::default()),
                 process_id: bson::oid::ObjectId::new(),
                 topology_counter: AtomicU64::new(0),
+                topology_changed: watch::channel(0).0,
                 replication,
             }),
         }
@@ -247,7 +249,27 @@ impl Engine {
     /// new topology version.
     pub fn set_node_info(&self, info: NodeInfo) {
         *self.shared.node.write() = info;
-        self.shared.topology_counter.fetch_add(1, Ordering::AcqRel);
+        let counter = self.shared.topology_counter.fetch_add(1, Ordering::AcqRel) + 1;
+        self.shared.topology_changed.send_replace(counter);
+    }
+
+    /// The topology version `hello` reports (`{processId, counter}`).
+    pub fn topology_version(&self) -> Document {
+        doc! {
+            "processId": self.shared.process_id,
+            "counter": self.shared.topology_counter.load(Ordering::Acquire) as i64,
+        }
+    }
+
+    /// For an awaitable `hello`: waits until the topology version is no longer `known` (the
+    /// one the client last saw), at most `max_wait`. Returns at once if it already differs.
+    /// A waiting client costs nothing: the wait is a timer and a channel.
+    pub async fn wait_for_topology_change(&self, known: &Document, max_wait: Duration) {
+        let mut changed = self.shared.topology_changed.subscribe();
+        if *known != self.topology_version() {
+            return;
+        }
+        let _ = tokio::time::timeout(max_wait, changed.changed()).await;
     }
 
     /// The newest cluster time this node has seen or made.
@@ -398,13 +420,7 @@ impl Engine {
         if req.body.get("helloOk") == Some(&Bson::Boolean(true)) {
             reply.insert("helloOk", true);
         }
-        reply.insert(
-            "topologyVersion",
-            doc! {
-                "processId": self.shared.process_id,
-                "counter": self.shared.topology_counter.load(Ordering::Acquire) as i64,
-            },
-        );
+        reply.insert("topologyVersion", self.topology_version());
         reply.insert("hosts", node.hosts.clone());
         reply.insert("setName", node.set_name.clone());
         reply.insert("setVersion", 1);

@@ -140,6 +140,8 @@ struct Shared {
     process_id: bson::oid::ObjectId,
     topology_counter: AtomicU64,
     topology_changed: watch::Sender<u64>,
+    /// Documents examined by queries.
+    scanned_objects: AtomicU64,
     /// The replica set this node belongs to, and its index in it.
     replication: Option<(Arc<Replication>, usize)>,
 }
@@ -235,6 +237,7 @@ impl Engine {
                 process_id: bson::oid::ObjectId::new(),
                 topology_counter: AtomicU64::new(0),
                 topology_changed: watch::channel(0).0,
+                scanned_objects: AtomicU64::new(0),
                 replication,
             }),
         }
@@ -414,7 +417,10 @@ impl Engine {
     /// The `hello` / `isMaster` reply.
     fn hello(&self, req: &Request, client: &ClientInfo) -> Outcome {
         let node = self.shared.node.read().clone();
-        let last = self.shared.state.lock().last_committed;
+        let (last, majority) = {
+            let state = self.shared.state.lock();
+            (state.last_committed, self.majority_point(&state))
+        };
         let legacy = req.name != "hello";
         let mut reply = Document::new();
         if req.body.get("helloOk") == Some(&Bson::Boolean(true)) {
@@ -452,8 +458,8 @@ impl Engine {
             doc! {
                 "opTime": {"ts": last.to_bson(), "t": 1_i64},
                 "lastWriteDate": write_date,
-                "majorityOpTime": {"ts": last.to_bson(), "t": 1_i64},
-                "majorityWriteDate": write_date,
+                "majorityOpTime": {"ts": majority.to_bson(), "t": 1_i64},
+                "majorityWriteDate": bson::DateTime::from_millis(i64::from(majority.seconds()) * 1000),
             },
         );
         reply.insert("maxBsonObjectSize", 16 * 1024 * 1024);
@@ -808,6 +814,7 @@ impl Engine {
                     unit: &mut unit,
                     txn: None,
                     lsid: req.lsid.clone(),
+                    scanned_objects: &self.shared.scanned_objects,
                 };
                 match (spec.handler)(&mut exec, req) {
                     Ok(mut reply) => {
@@ -1119,6 +1126,7 @@ impl Engine {
                 opened_cursors: Vec::new(),
             }),
             lsid: Some(key.clone()),
+            scanned_objects: &self.shared.scanned_objects,
         };
         let result = (spec.handler)(&mut exec, req);
         let opened = exec.txn.map(|t| t.opened_cursors).unwrap_or_default();

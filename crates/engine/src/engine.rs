@@ -1236,23 +1236,7 @@ impl Engine {
         number: i64,
     ) -> CommandResult<()> {
         let session = state.sessions.get_or_create(key, Instant::now());
-        match session.txn_number {
-            Some(current) if number < current => {
-                return Err(CommandError::new(
-                    ErrorCode::TransactionTooOld,
-                    format!(
-                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
-                    ),
-                ));
-            }
-            Some(current) if number == current => {}
-            _ => {
-                return Err(no_such_transaction(
-                    number,
-                    "does not match any in-progress transactions",
-                ));
-            }
-        }
+        current_transaction(session.txn_number, number)?;
         match &session.txn {
             TxnState::InProgress(_) => {}
             TxnState::Committed { .. } => {
@@ -1292,23 +1276,7 @@ impl Engine {
         let state = &mut *guard;
         self.sweep_expired(state);
         let session = state.sessions.get_or_create(key, Instant::now());
-        match session.txn_number {
-            Some(current) if number < current => {
-                return Err(CommandError::new(
-                    ErrorCode::TransactionTooOld,
-                    format!(
-                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
-                    ),
-                ));
-            }
-            Some(current) if number == current => {}
-            _ => {
-                return Err(no_such_transaction(
-                    number,
-                    "does not match any in-progress transactions",
-                ));
-            }
-        }
+        current_transaction(session.txn_number, number)?;
         match std::mem::replace(&mut session.txn, TxnState::None) {
             TxnState::InProgress(txn) => {
                 let snapshot = txn.unit.snapshot;
@@ -1348,23 +1316,7 @@ impl Engine {
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
         let session = state.sessions.get_or_create(key, Instant::now());
-        match session.txn_number {
-            Some(current) if number < current => {
-                return Err(CommandError::new(
-                    ErrorCode::TransactionTooOld,
-                    format!(
-                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
-                    ),
-                ));
-            }
-            Some(current) if number == current => {}
-            _ => {
-                return Err(no_such_transaction(
-                    number,
-                    "does not match any in-progress transactions",
-                ));
-            }
-        }
+        current_transaction(session.txn_number, number)?;
         match std::mem::replace(&mut session.txn, TxnState::Aborted) {
             TxnState::InProgress(txn) => {
                 self.end_transaction(state, *txn, false)?;
@@ -1420,6 +1372,24 @@ fn transaction_target<'r>(req: &'r Request, name: &str) -> CommandResult<(&'r Se
             format!(
                 "{name} must be run within a transaction: it needs lsid, txnNumber and autocommit: false"
             ),
+        )),
+    }
+}
+
+/// Checks that `number` names the session's current transaction: an older number is
+/// `TransactionTooOld`, a newer (never started) one `NoSuchTransaction`.
+fn current_transaction(current: Option<i64>, number: i64) -> CommandResult<()> {
+    match current {
+        Some(current) if number < current => Err(CommandError::new(
+            ErrorCode::TransactionTooOld,
+            format!(
+                "txnNumber {number} is less than last txnNumber {current} seen in this session"
+            ),
+        )),
+        Some(current) if number == current => Ok(()),
+        _ => Err(no_such_transaction(
+            number,
+            "does not match any in-progress transactions",
         )),
     }
 }

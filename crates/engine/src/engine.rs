@@ -139,6 +139,9 @@ struct Shared {
     node: parking_lot::RwLock<NodeInfo>,
     process_id: bson::oid::ObjectId,
     topology_counter: AtomicU64,
+    topology_changed: watch::Sender<u64>,
+    /// Documents examined by queries.
+    scanned_objects: AtomicU64,
     /// The replica set this node belongs to, and its index in it.
     replication: Option<(Arc<Replication>, usize)>,
 }
@@ -233,6 +236,8 @@ impl Engine {
                 node: parking_lot::RwLock::new(NodeInfo::default()),
                 process_id: bson::oid::ObjectId::new(),
                 topology_counter: AtomicU64::new(0),
+                topology_changed: watch::channel(0).0,
+                scanned_objects: AtomicU64::new(0),
                 replication,
             }),
         }
@@ -247,7 +252,27 @@ impl Engine {
     /// new topology version.
     pub fn set_node_info(&self, info: NodeInfo) {
         *self.shared.node.write() = info;
-        self.shared.topology_counter.fetch_add(1, Ordering::AcqRel);
+        let counter = self.shared.topology_counter.fetch_add(1, Ordering::AcqRel) + 1;
+        self.shared.topology_changed.send_replace(counter);
+    }
+
+    /// The topology version `hello` reports (`{processId, counter}`).
+    pub fn topology_version(&self) -> Document {
+        doc! {
+            "processId": self.shared.process_id,
+            "counter": self.shared.topology_counter.load(Ordering::Acquire) as i64,
+        }
+    }
+
+    /// For an awaitable `hello`: waits until the topology version is no longer `known` (the
+    /// one the client last saw), at most `max_wait`. Returns at once if it already differs.
+    /// A waiting client costs nothing: the wait is a timer and a channel.
+    pub async fn wait_for_topology_change(&self, known: &Document, max_wait: Duration) {
+        let mut changed = self.shared.topology_changed.subscribe();
+        if *known != self.topology_version() {
+            return;
+        }
+        let _ = tokio::time::timeout(max_wait, changed.changed()).await;
     }
 
     /// The newest cluster time this node has seen or made.
@@ -392,19 +417,16 @@ impl Engine {
     /// The `hello` / `isMaster` reply.
     fn hello(&self, req: &Request, client: &ClientInfo) -> Outcome {
         let node = self.shared.node.read().clone();
-        let last = self.shared.state.lock().last_committed;
+        let (last, majority) = {
+            let state = self.shared.state.lock();
+            (state.last_committed, self.majority_point(&state))
+        };
         let legacy = req.name != "hello";
         let mut reply = Document::new();
         if req.body.get("helloOk") == Some(&Bson::Boolean(true)) {
             reply.insert("helloOk", true);
         }
-        reply.insert(
-            "topologyVersion",
-            doc! {
-                "processId": self.shared.process_id,
-                "counter": self.shared.topology_counter.load(Ordering::Acquire) as i64,
-            },
-        );
+        reply.insert("topologyVersion", self.topology_version());
         reply.insert("hosts", node.hosts.clone());
         reply.insert("setName", node.set_name.clone());
         reply.insert("setVersion", 1);
@@ -436,8 +458,8 @@ impl Engine {
             doc! {
                 "opTime": {"ts": last.to_bson(), "t": 1_i64},
                 "lastWriteDate": write_date,
-                "majorityOpTime": {"ts": last.to_bson(), "t": 1_i64},
-                "majorityWriteDate": write_date,
+                "majorityOpTime": {"ts": majority.to_bson(), "t": 1_i64},
+                "majorityWriteDate": bson::DateTime::from_millis(i64::from(majority.seconds()) * 1000),
             },
         );
         reply.insert("maxBsonObjectSize", 16 * 1024 * 1024);
@@ -792,6 +814,7 @@ impl Engine {
                     unit: &mut unit,
                     txn: None,
                     lsid: req.lsid.clone(),
+                    scanned_objects: &self.shared.scanned_objects,
                 };
                 match (spec.handler)(&mut exec, req) {
                     Ok(mut reply) => {
@@ -1103,6 +1126,7 @@ impl Engine {
                 opened_cursors: Vec::new(),
             }),
             lsid: Some(key.clone()),
+            scanned_objects: &self.shared.scanned_objects,
         };
         let result = (spec.handler)(&mut exec, req);
         let opened = exec.txn.map(|t| t.opened_cursors).unwrap_or_default();
@@ -1212,23 +1236,7 @@ impl Engine {
         number: i64,
     ) -> CommandResult<()> {
         let session = state.sessions.get_or_create(key, Instant::now());
-        match session.txn_number {
-            Some(current) if number < current => {
-                return Err(CommandError::new(
-                    ErrorCode::TransactionTooOld,
-                    format!(
-                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
-                    ),
-                ));
-            }
-            Some(current) if number == current => {}
-            _ => {
-                return Err(no_such_transaction(
-                    number,
-                    "does not match any in-progress transactions",
-                ));
-            }
-        }
+        current_transaction(session.txn_number, number)?;
         match &session.txn {
             TxnState::InProgress(_) => {}
             TxnState::Committed { .. } => {
@@ -1268,23 +1276,7 @@ impl Engine {
         let state = &mut *guard;
         self.sweep_expired(state);
         let session = state.sessions.get_or_create(key, Instant::now());
-        match session.txn_number {
-            Some(current) if number < current => {
-                return Err(CommandError::new(
-                    ErrorCode::TransactionTooOld,
-                    format!(
-                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
-                    ),
-                ));
-            }
-            Some(current) if number == current => {}
-            _ => {
-                return Err(no_such_transaction(
-                    number,
-                    "does not match any in-progress transactions",
-                ));
-            }
-        }
+        current_transaction(session.txn_number, number)?;
         match std::mem::replace(&mut session.txn, TxnState::None) {
             TxnState::InProgress(txn) => {
                 let snapshot = txn.unit.snapshot;
@@ -1324,23 +1316,7 @@ impl Engine {
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
         let session = state.sessions.get_or_create(key, Instant::now());
-        match session.txn_number {
-            Some(current) if number < current => {
-                return Err(CommandError::new(
-                    ErrorCode::TransactionTooOld,
-                    format!(
-                        "txnNumber {number} is less than last txnNumber {current} seen in this session"
-                    ),
-                ));
-            }
-            Some(current) if number == current => {}
-            _ => {
-                return Err(no_such_transaction(
-                    number,
-                    "does not match any in-progress transactions",
-                ));
-            }
-        }
+        current_transaction(session.txn_number, number)?;
         match std::mem::replace(&mut session.txn, TxnState::Aborted) {
             TxnState::InProgress(txn) => {
                 self.end_transaction(state, *txn, false)?;
@@ -1396,6 +1372,24 @@ fn transaction_target<'r>(req: &'r Request, name: &str) -> CommandResult<(&'r Se
             format!(
                 "{name} must be run within a transaction: it needs lsid, txnNumber and autocommit: false"
             ),
+        )),
+    }
+}
+
+/// Checks that `number` names the session's current transaction: an older number is
+/// `TransactionTooOld`, a newer (never started) one `NoSuchTransaction`.
+fn current_transaction(current: Option<i64>, number: i64) -> CommandResult<()> {
+    match current {
+        Some(current) if number < current => Err(CommandError::new(
+            ErrorCode::TransactionTooOld,
+            format!(
+                "txnNumber {number} is less than last txnNumber {current} seen in this session"
+            ),
+        )),
+        Some(current) if number == current => Ok(()),
+        _ => Err(no_such_transaction(
+            number,
+            "does not match any in-progress transactions",
         )),
     }
 }

@@ -770,3 +770,69 @@ async fn aggregate_runs_pipelines_and_refuses_unsupported_stages() {
         "the cursor option is required"
     );
 }
+
+async fn scanned(engine: &Engine) -> i64 {
+    let status = assert_ok(run(engine, "admin", doc! {"serverStatus": 1}).await);
+    status
+        .get_document("metrics")
+        .and_then(|m| m.get_document("queryExecutor"))
+        .and_then(|q| q.get_i64("scannedObjects"))
+        .expect("scannedObjects")
+}
+
+#[tokio::test]
+async fn an_equality_on_an_indexed_field_uses_the_index_not_a_scan() {
+    let engine = Engine::new();
+    let docs: Vec<bson::Document> = (0..1000)
+        .map(|i| doc! {"_id": i, "sku": format!("sku{i}"), "qty": i})
+        .collect();
+    assert_ok(run(&engine, "shop", doc! {"insert": "items", "documents": docs}).await);
+    assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"createIndexes": "items", "indexes": [{"key": {"sku": 1}, "name": "sku_1"}]},
+        )
+        .await,
+    );
+
+    let before = scanned(&engine).await;
+    let found = first_batch(&assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"find": "items", "filter": {"sku": "sku500"}},
+        )
+        .await,
+    ));
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        scanned(&engine).await - before,
+        1,
+        "one candidate from the index"
+    );
+
+    let before = scanned(&engine).await;
+    let found = first_batch(&assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"find": "items", "filter": {"qty": 500}},
+        )
+        .await,
+    ));
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        scanned(&engine).await - before,
+        1000,
+        "no index on qty: a scan"
+    );
+
+    let before = scanned(&engine).await;
+    assert_ok(run(&engine, "shop", doc! {"update": "items", "updates": [{"q": {"sku": "sku7"}, "u": {"$inc": {"qty": 1}}}]}).await);
+    assert_eq!(
+        scanned(&engine).await - before,
+        1,
+        "updates find their documents through the index too"
+    );
+}

@@ -55,7 +55,10 @@ pub(crate) fn server_status(exec: &mut Exec<'_>, _: &Request) -> StatementResult
         "version": SERVER_VERSION,
         "process": "causeway",
         "storageEngine": {"name": "causeway", "supportsCommittedReads": true},
-        "metrics": {"cursor": {"open": {"total": exec.cursors.len() as i64}}},
+        "metrics": {
+            "cursor": {"open": {"total": exec.cursors.len() as i64}},
+            "queryExecutor": {"scannedObjects": exec.scanned_objects.load(std::sync::atomic::Ordering::Relaxed) as i64},
+        },
         "ok": 1.0,
     })
 }

@@ -29,6 +29,8 @@ pub(crate) struct Exec<'a> {
     pub txn: Option<TxnContext>,
     /// The session the command runs in.
     pub lsid: Option<SessionKey>,
+    /// Counts the documents queries examine (`metrics.queryExecutor.scannedObjects`).
+    pub scanned_objects: &'a std::sync::atomic::AtomicU64,
 }
 
 /// The transaction a command runs in.

@@ -34,7 +34,9 @@ pub(crate) fn matching(
     }
     let unit = &*exec.unit;
     let catalog = &*exec.catalog;
+    let scanned = exec.scanned_objects;
     let mut consider = |id: &[u8], bytes: &[u8]| -> CommandResult<bool> {
+        scanned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let doc = decode(bytes)?;
         if filter.matches(&doc) {
             out.push(Matched {

@@ -446,6 +446,30 @@ pub fn process_cpu_time(pid: u32) -> Result<Duration, String> {
     Ok(Duration::from_nanos(total * 1_000_000_000 / per_second))
 }
 
+/// CPU time a process's live threads have run, in nanoseconds, summed over
+/// `/proc/<pid>/task/*/schedstat` (finer than [`process_cpu_time`]'s clock ticks; threads that
+/// have exited are not counted).
+pub fn process_cpu_time_precise(pid: u32) -> Result<Duration, String> {
+    let tasks = format!("/proc/{pid}/task");
+    let mut total = 0u64;
+    for entry in std::fs::read_dir(&tasks).map_err(|e| format!("listing {tasks}: {e}"))? {
+        let path = entry
+            .map_err(|e| format!("listing {tasks}: {e}"))?
+            .path()
+            .join("schedstat");
+        // A thread may exit between the listing and the read.
+        let Ok(stat) = std::fs::read_to_string(&path) else {
+            continue;
+        };
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .ok_or_else(|| format!("{} has no run time", path.display()))?;
+    }
+    Ok(Duration::from_nanos(total))
+}
+
 /// The Python interpreter of a virtual environment with [`PYMONGO_VERSION`] installed, created
 /// on first use under the target directory and reused afterwards (see the module
 /// documentation). Panics with the failing command's output if it cannot be provisioned.

@@ -7,8 +7,9 @@ use bson::{Bson, Document};
 
 use crate::clock::Ts;
 use crate::compare::Number;
+use crate::compare::type_name;
 use crate::error::{CommandError, CommandResult, ErrorCode};
-use crate::session::{SessionKey, type_name};
+use crate::session::SessionKey;
 
 /// The read concern level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@ use bson::{Bson, Document, spec::BinarySubtype};
 use tokio::time::Instant;
 
 use crate::clock::Ts;
+use crate::compare::type_name;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::unit::WriteUnit;
 
@@ -57,33 +58,6 @@ impl SessionKey {
             }
         };
         Ok(SessionKey { id, uid })
-    }
-}
-
-/// The BSON type name of a value, as error messages give it.
-pub fn type_name(value: &Bson) -> &'static str {
-    match value {
-        Bson::Double(_) => "double",
-        Bson::String(_) => "string",
-        Bson::Document(_) => "object",
-        Bson::Array(_) => "array",
-        Bson::Binary(_) => "binData",
-        Bson::Undefined => "undefined",
-        Bson::ObjectId(_) => "objectId",
-        Bson::Boolean(_) => "bool",
-        Bson::DateTime(_) => "date",
-        Bson::Null => "null",
-        Bson::RegularExpression(_) => "regex",
-        Bson::DbPointer(_) => "dbPointer",
-        Bson::JavaScriptCode(_) => "javascript",
-        Bson::Symbol(_) => "symbol",
-        Bson::JavaScriptCodeWithScope(_) => "javascriptWithScope",
-        Bson::Int32(_) => "int",
-        Bson::Timestamp(_) => "timestamp",
-        Bson::Int64(_) => "long",
-        Bson::Decimal128(_) => "decimal",
-        Bson::MinKey => "minKey",
-        Bson::MaxKey => "maxKey",
     }
 }
 

@@ -30,7 +30,7 @@ impl ReplaceRoot {
                 40229,
                 format!(
                     "expected an object as specification for $replaceRoot stage, got {}",
-                    crate::session::type_name(spec)
+                    crate::compare::type_name(spec)
                 ),
             ));
         };

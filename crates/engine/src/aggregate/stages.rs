@@ -86,7 +86,7 @@ pub(crate) fn parse_stage(name: &str, spec: &Bson, out: &mut Vec<Stage>) -> Comm
             let spec = object(spec, 40272, || {
                 format!(
                     "{name} specification stage must be an object, got {}",
-                    crate::session::type_name(spec)
+                    crate::compare::type_name(spec)
                 )
             })?;
             Stage::Project(within(name, Projection::add_fields(spec))?)

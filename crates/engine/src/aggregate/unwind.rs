@@ -28,7 +28,7 @@ impl Unwind {
                 format!(
                     "expected either a string or an object as specification for $unwind stage, \
                      got {}",
-                    crate::session::type_name(other)
+                    crate::compare::type_name(other)
                 ),
             )),
         }
@@ -46,7 +46,7 @@ impl Unwind {
                         28808,
                         format!(
                             "expected a string as the path for $unwind stage, got {}",
-                            crate::session::type_name(other)
+                            crate::compare::type_name(other)
                         ),
                     ));
                 }
@@ -68,7 +68,7 @@ impl Unwind {
                         format!(
                             "expected a non-empty string for the includeArrayIndex option to \
                              $unwind stage, got {}",
-                            crate::session::type_name(other)
+                            crate::compare::type_name(other)
                         ),
                     ));
                 }
@@ -79,7 +79,7 @@ impl Unwind {
                         format!(
                             "expected a boolean for the preserveNullAndEmptyArrays option to \
                              $unwind stage, got {}",
-                            crate::session::type_name(other)
+                            crate::compare::type_name(other)
                         ),
                     ));
                 }

@@ -10,10 +10,11 @@ mod write;
 use bson::{Bson, Document};
 
 use crate::compare::Number;
+use crate::compare::type_name;
 use crate::cursor::Cursors;
 use crate::error::{CommandError, CommandResult};
 use crate::request::Request;
-use crate::session::{SessionKey, type_name};
+use crate::session::SessionKey;
 use crate::storage::Catalog;
 use crate::unit::{StatementResult, WriteUnit};
 

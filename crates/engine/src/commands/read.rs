@@ -316,7 +316,7 @@ pub(crate) fn aggregate(exec: &mut Exec<'_>, req: &Request) -> StatementResult<D
                 ErrorCode::InvalidNamespace,
                 format!(
                     "collection name has invalid type {}",
-                    crate::session::type_name(other)
+                    crate::compare::type_name(other)
                 ),
             )
             .into());

@@ -61,7 +61,7 @@ fn failure(message: String) -> CommandError {
 fn unsupported(input: &Bson, target: &str) -> CommandError {
     failure(format!(
         "Unsupported conversion from {} to {target}",
-        crate::session::type_name(input)
+        crate::compare::type_name(input)
     ))
 }
 

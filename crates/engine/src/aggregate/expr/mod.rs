@@ -350,5 +350,5 @@ pub(crate) fn compare(a: &Value, b: &Value) -> Ordering {
 
 /// The name `mongod` gives a value's type in messages (`missing` for a missing value).
 pub(crate) fn type_name(value: &Value) -> &'static str {
-    value.as_ref().map_or("missing", crate::session::type_name)
+    value.as_ref().map_or("missing", crate::compare::type_name)
 }

@@ -126,7 +126,7 @@ pub(super) fn coerce_to_string(value: &Value) -> CommandResult<String> {
             16007,
             format!(
                 "can't convert from BSON type {} to String",
-                crate::session::type_name(other)
+                crate::compare::type_name(other)
             ),
         )),
     }

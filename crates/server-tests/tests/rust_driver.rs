@@ -490,13 +490,7 @@ async fn server_exits_with_code_zero_on_sigterm_with_a_client_connected() {
 /// SIGTERM sent as soon as the `ready:` line is read stops the server with exit code 0: the
 /// contract says it shuts down cleanly once ready, so the signal handlers must be in place
 /// before the line is printed.
-///
-/// Ignored until the server is fixed: `main` prints `ready:` before `wait_for_signal` creates
-/// its tokio signal streams, so a SIGTERM in between either kills the process by the default
-/// disposition (status "signal 15") or is lost (the server keeps running). Run it with
-/// `cargo test -p server-tests -- --ignored`.
 #[test]
-#[ignore = "server bug: SIGTERM right after `ready:` kills the process or is lost (signal handlers are installed after the line is printed)"]
 fn server_exits_with_code_zero_on_sigterm_right_after_ready() {
     for attempt in 0..10 {
         let mut server = Server::start(ServerConfig::new());

@@ -53,35 +53,51 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Listen for the signals before announcing readiness: a signal sent the moment the line
+    // is read must find its handler in place.
+    let signals = Signals::install();
     println!("ready: {}", server.uri());
-    wait_for_signal().await;
+    signals.wait().await;
     tracing::info!("shutting down");
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
-/// Waits for SIGINT or SIGTERM (Ctrl-C elsewhere).
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM (Ctrl-C elsewhere), listened for from the moment they are installed.
+struct Signals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) {
-            (Ok(mut interrupt), Ok(mut terminate)) => {
-                tokio::select! {
-                    _ = interrupt.recv() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    unix: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let unix = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(interrupt), Ok(terminate)) => Some((interrupt, terminate)),
+                _ => None,
+            };
+            Signals { unix }
+        }
+        #[cfg(not(unix))]
+        {
+            Signals {}
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut interrupt, mut terminate)) = self.unix {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

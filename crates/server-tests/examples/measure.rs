@@ -1,4 +1,4 @@
-//! The figures of `PERFORMANCE-server.md`, measured against the `causeway-server` binary:
+//! The figures of `docs/PERFORMANCE.md` (section "Server, over the wire"), measured against the `causeway-server` binary:
 //!
 //! - time from spawning the process to its `ready:` line (20 starts, median);
 //! - `ping` round trips per second on one connection, raw `OP_MSG` frames (built with
@@ -78,10 +78,6 @@ fn startup() {
     for _ in 0..STARTS {
         let mut server = Server::start(ServerConfig::new());
         times.push(server.time_to_ready());
-        // The server installs its signal handlers only after printing `ready:`; a SIGTERM
-        // sent at once can kill it by the default disposition or be lost (see
-        // `server_exits_with_code_zero_on_sigterm_right_after_ready`).
-        std::thread::sleep(Duration::from_millis(100));
         let status = server.stop(Duration::from_secs(10));
         assert!(
             status.is_some_and(|s| s.success()),

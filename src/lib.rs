@@ -36,14 +36,21 @@
 //!
 //! # Behaviour
 //!
+//! - **The embedded deployment** ([`Client::embedded`]) is a replica set in the process: a
+//!   primary and two secondaries applying its oplog, with lags set per member and changeable
+//!   while it runs ([`ReplicaSet`]). Reads go where their read preference says (tag sets and
+//!   `maxStalenessSeconds` included); writes wait for a majority by default, as with `mongod`.
 //! - **Sessions** are causally consistent by default: a read in a session sees the session's
-//!   earlier writes and never an older state than an earlier read.
+//!   earlier writes and never an older state than an earlier read — also on a lagging
+//!   secondary, where the read waits until the secondary has caught up. A session's position
+//!   travels to another process as a token ([`ClientSession::causal_token`]).
 //! - **Transactions** commit all their writes or none. Inside one, operations go through the
 //!   transaction handle ([`Txn::collection`]), so none runs outside it by a forgotten argument.
 //! - **Retries**: a single write outside a transaction is retried once on a retryable error
 //!   (retryable writes); a read likewise; `with_transaction` retries the whole transaction on
 //!   `TransientTransactionError` and the commit on `UnknownTransactionCommitResult`.
 //! - **Errors** are one type, [`Error`], with its server code, its labels and its kind.
+//! - **Command monitoring** ([`events`]) shows every command sent, its reply and its duration.
 
 pub mod action;
 mod causal_token;

@@ -20,6 +20,15 @@
 //! - **Replies** carry `operationTime` and `$clusterTime`; errors carry `code`, `codeName` and
 //!   the `errorLabels` `mongod` would give.
 //! - **The oplog** holds one entry per committed write or transaction, for replication.
+//! - **Replica sets** ([`replset::ReplicaSet`]): a primary and secondaries in one process, the
+//!   secondaries applying the oplog in order, each entry atomically, after a lag that can be
+//!   changed, paused and resumed. Write concern (`w`, `wtimeout`) waits for members; read
+//!   concern `majority` reads at the majority commit point, `snapshot` at one `atClusterTime`
+//!   within the history window; `afterClusterTime` waits until the member has applied it.
+//!   Secondaries refuse writes (`NotWritablePrimary`) and reads without a secondary read
+//!   preference.
+//! - **Fail points** (`configureFailPoint: "failCommand"`) fail, delay or cut chosen commands,
+//!   as the MongoDB driver test suites use them.
 
 pub mod aggregate;
 pub mod clock;

@@ -303,9 +303,9 @@ fn update_one_statement(
         is_insert: false,
         now: DateTime::now(),
     };
-    for Matched { id, mut doc } in found {
+    for Matched { id, doc } in found {
         counts.matched += 1;
-        if s.update.apply(&mut doc, &options)? {
+        if let Some(doc) = s.update.apply_owned(doc, &options)? {
             let bytes = encode_checked(&doc)?;
             exec.unit
                 .write(exec.catalog, db, coll, &id, Some((bytes, &doc)))?;

@@ -107,15 +107,30 @@ impl Update {
     ///
     /// On error `doc` is left as it was.
     pub fn apply(&self, doc: &mut Document, options: &ApplyOptions) -> CommandResult<bool> {
-        let updated = match &self.kind {
-            Kind::Replacement(replacement) => replace(doc, replacement)?,
-            Kind::Operators(updates) => apply_operators(doc, updates, options)?,
-        };
-        let changed = !documents_identical(doc, &updated);
-        if changed {
-            *doc = updated;
+        match self.apply_owned(doc.clone(), options)? {
+            Some(updated) => {
+                *doc = updated;
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        Ok(changed)
+    }
+
+    /// Applies the update to a document the caller gives up: the updated document if it
+    /// changed, `None` if the update changed nothing. Saves [`Update::apply`]'s copy when
+    /// the original is not needed afterwards (on error it is gone).
+    pub fn apply_owned(
+        &self,
+        doc: Document,
+        options: &ApplyOptions,
+    ) -> CommandResult<Option<Document>> {
+        match &self.kind {
+            Kind::Replacement(replacement) => {
+                let updated = replace(&doc, replacement)?;
+                Ok((!documents_identical(&doc, &updated)).then_some(updated))
+            }
+            Kind::Operators(updates) => apply_operators_owned(doc, updates, options),
+        }
     }
 }
 
@@ -888,24 +903,62 @@ impl<'a> Walk<'a> {
     }
 }
 
-fn apply_operators(
-    original: &Document,
+/// Applies operator updates to an owned document. Only the top-level fields the updates'
+/// paths start with can change, so only those are copied beforehand to tell whether the
+/// document changed and to validate what did.
+fn apply_operators_owned(
+    original: Document,
     updates: &[FieldUpdate],
     options: &ApplyOptions,
-) -> CommandResult<Document> {
+) -> CommandResult<Option<Document>> {
+    let mut touched: Vec<&str> = Vec::new();
+    for update in updates {
+        let sources = match &update.action {
+            Action::Rename(from) => vec![&update.path, from],
+            _ => vec![&update.path],
+        };
+        for path in sources {
+            if let Some(first) = path.parts.first()
+                && !touched.contains(&first.as_str())
+            {
+                touched.push(first);
+            }
+        }
+    }
+    let before: Vec<Option<Bson>> = touched
+        .iter()
+        .map(|name| original.get(*name).cloned())
+        .collect();
+    let id = original.get(ID).cloned();
     let ctx = Ctx {
         options,
-        id: original.get(ID),
+        id: id.as_ref(),
     };
-    let mut root = Bson::Document(original.clone());
+    let mut root = Bson::Document(original);
     for update in updates {
         apply_one(&mut root, update, &ctx)?;
     }
     let Bson::Document(updated) = root else {
-        return Ok(original.clone());
+        return Err(CommandError::new(
+            ErrorCode::InternalError,
+            "an update replaced the document root",
+        ));
     };
-    validate_changed_fields(original, &updated)?;
-    Ok(updated)
+    let changed_at = |name: &str| -> bool {
+        match touched.iter().position(|t| *t == name) {
+            Some(i) => match (&before[i], updated.get(name)) {
+                (Some(old), Some(new)) => !identical(old, new),
+                (None, None) => false,
+                _ => true,
+            },
+            None => false,
+        }
+    };
+    if !touched.iter().any(|name| changed_at(name)) {
+        return Ok(None);
+    }
+    validate_top_level(&updated, |name, _| changed_at(name))?;
+    Ok(Some(updated))
 }
 
 fn apply_one(root: &mut Bson, update: &FieldUpdate, ctx: &Ctx<'_>) -> CommandResult<()> {
@@ -1919,13 +1972,6 @@ fn replace(original: &Document, replacement: &Document) -> CommandResult<Documen
         }
     }
     Ok(updated)
-}
-
-/// Validates the top-level fields an operator update added or changed.
-fn validate_changed_fields(original: &Document, updated: &Document) -> CommandResult<()> {
-    validate_top_level(updated, |name, value| {
-        !original.get(name).is_some_and(|old| identical(old, value))
-    })
 }
 
 /// Checks the `_id` and `$`-prefixed top-level fields for which `check` is true.
@@ -3616,9 +3662,30 @@ mod tests {
                     let opts = ApplyOptions { is_insert, ..options() };
                     let mut target = doc.clone();
                     match update.apply(&mut target, &opts) {
-                        Ok(true) => {}
+                        Ok(true) => {
+                            prop_assert!(!documents_identical(&target, &doc), "reported a change that is not one");
+                        }
                         Ok(false) | Err(_) => {
                             prop_assert!(documents_identical(&target, &doc));
+                        }
+                    }
+                }
+            }
+
+            #[test]
+            fn a_reported_change_is_a_real_change(
+                doc in document(),
+                spec in update_spec(),
+            ) {
+                // Applied again to its own result, an update either changes the document or
+                // says it did not (only the touched fields are compared).
+                if let Ok(update) = Update::parse(&Bson::Document(spec)) {
+                    let opts = options();
+                    if let Ok(Some(once)) = update.apply_owned(doc.clone(), &opts)
+                        && let Ok(again) = update.apply_owned(once.clone(), &opts)
+                    {
+                        if let Some(twice) = again {
+                            prop_assert!(!documents_identical(&once, &twice));
                         }
                     }
                 }

@@ -4,6 +4,8 @@
 //! batch is ordered, stops it. Each statement's writes go through the command's unit, which
 //! refuses a write whole, so a failed statement leaves nothing behind.
 
+use std::borrow::Cow;
+
 use bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 
 use super::plan::Matched;
@@ -53,12 +55,12 @@ pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
 
 fn insert_one(exec: &mut Exec<'_>, db: &str, coll: &str, doc: &Document) -> StatementResult<()> {
     let doc = prepare_insert(doc)?;
-    store_new(exec, db, coll, doc)
+    store_new(exec, db, coll, &doc)
 }
 
 /// Stores a document that does not exist yet (insert or upsert).
-fn store_new(exec: &mut Exec<'_>, db: &str, coll: &str, doc: Document) -> StatementResult<()> {
-    let bytes = encode_checked(&doc)?;
+fn store_new(exec: &mut Exec<'_>, db: &str, coll: &str, doc: &Document) -> StatementResult<()> {
+    let bytes = encode_checked(doc)?;
     let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
     let key = keystring::key_of(&id);
     exec.unit.ensure_collection(exec.catalog, db, coll)?;
@@ -68,11 +70,11 @@ fn store_new(exec: &mut Exec<'_>, db: &str, coll: &str, doc: Document) -> Statem
         );
     }
     exec.unit
-        .write(exec.catalog, db, coll, &key, Some((bytes, &doc)))
+        .write(exec.catalog, db, coll, &key, Some((bytes, doc)))
 }
 
 /// Checks a document for insertion and puts `_id` first, generating an `ObjectId` if absent.
-fn prepare_insert(doc: &Document) -> CommandResult<Document> {
+fn prepare_insert(doc: &Document) -> CommandResult<Cow<'_, Document>> {
     for key in doc.keys() {
         if key.starts_with('$') {
             return Err(CommandError::bad_value(format!(
@@ -83,6 +85,9 @@ fn prepare_insert(doc: &Document) -> CommandResult<Document> {
     let id = match doc.get("_id") {
         Some(id) => {
             check_id(id)?;
+            if doc.keys().next().is_some_and(|k| k == "_id") {
+                return Ok(Cow::Borrowed(doc));
+            }
             id.clone()
         }
         None => Bson::ObjectId(ObjectId::new()),
@@ -94,7 +99,7 @@ fn prepare_insert(doc: &Document) -> CommandResult<Document> {
             out.insert(k.clone(), v.clone());
         }
     }
-    Ok(out)
+    Ok(Cow::Owned(out))
 }
 
 fn check_id(id: &Bson) -> CommandResult<()> {
@@ -295,7 +300,7 @@ fn update_one_statement(
         if s.upsert {
             let doc = upsert_document(&s.filter, &s.update)?;
             counts.upserted = doc.get("_id").cloned();
-            store_new(exec, db, coll, doc)?;
+            store_new(exec, db, coll, &doc)?;
         }
         return Ok(counts);
     }
@@ -339,7 +344,7 @@ fn upsert_document(filter: &Filter, update: &Update) -> CommandResult<Document> 
             now: DateTime::now(),
         },
     )?;
-    prepare_insert(&doc)
+    prepare_insert(&doc).map(Cow::into_owned)
 }
 
 /// `{delete: <coll>, deletes: [{q, limit}], ordered}`.
@@ -519,7 +524,7 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
         (None, Some(update)) if upsert => {
             let doc = upsert_document(&filter, &update)?;
             let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-            store_new(exec, &req.db, coll, doc.clone())?;
+            store_new(exec, &req.db, coll, &doc)?;
             let value = if return_new { project(doc) } else { Bson::Null };
             (
                 doc! {"n": 1, "updatedExisting": false, "upserted": id},

@@ -49,6 +49,9 @@ impl Embedded {
     /// The member a command with this read preference goes to.
     pub fn select(&self, selection: Option<&ReadPreference>) -> Result<usize> {
         let set = &self.set;
+        if matches!(selection, None | Some(ReadPreference::Primary)) {
+            return Ok(set.primary_index());
+        }
         let tags: Vec<Document> = (0..set.len())
             .map(|i| set.tags(i).cloned().unwrap_or_default())
             .collect();

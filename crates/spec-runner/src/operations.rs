@@ -109,6 +109,14 @@ fn u64_arg(args: &Document, key: &str, op: &str) -> Result<Option<u64>, Failure>
         .ok_or_else(|| format!("`{op}`: `{key}` must be a non-negative integer"))
 }
 
+fn batch_size_arg(args: &Document, op: &str) -> Result<Option<u32>, Failure> {
+    u64_arg(args, "batchSize", op)?
+        .map(|size| {
+            u32::try_from(size).map_err(|_| format!("`{op}`: `batchSize` {size} is too large"))
+        })
+        .transpose()
+}
+
 fn bool_arg(args: &Document, key: &str, op: &str) -> Result<Option<bool>, Failure> {
     match args.get(key) {
         None => Ok(None),
@@ -212,6 +220,14 @@ pub async fn run_command_in(
     action.await
 }
 
+/// Drains an opened cursor into the array a `find` or `aggregate` expects as its result.
+async fn all_documents(
+    opened: causeway::Result<causeway::Cursor<'_, Document>>,
+) -> causeway::Result<(Bson, Shape)> {
+    let docs: Vec<Document> = opened?.try_collect().await?;
+    Ok((documents(docs), Shape::RootArray))
+}
+
 fn documents(docs: Vec<Document>) -> Bson {
     Bson::Array(docs.into_iter().map(Bson::Document).collect())
 }
@@ -313,31 +329,19 @@ async fn collection_operation(
             if let Some(skip) = u64_arg(args, "skip", name)? {
                 action = action.skip(skip);
             }
-            if let Some(size) = u64_arg(args, "batchSize", name)? {
-                action = action.batch_size(u32::try_from(size).unwrap_or(u32::MAX));
+            if let Some(size) = batch_size_arg(args, name)? {
+                action = action.batch_size(size);
             }
-            match action.await {
-                Ok(cursor) => cursor
-                    .try_collect::<Vec<Document>>()
-                    .await
-                    .map(|docs| (documents(docs), Shape::RootArray)),
-                Err(e) => Err(e),
-            }
+            all_documents(action.await).await
         }
         "aggregate" => {
             check_args(args, name, &["pipeline", "batchSize", "session"])?;
             let pipeline = docs_arg(args, "pipeline", name)?;
             let mut action = on_collection!(sess, coll, aggregate(pipeline));
-            if let Some(size) = u64_arg(args, "batchSize", name)? {
-                action = action.batch_size(u32::try_from(size).unwrap_or(u32::MAX));
+            if let Some(size) = batch_size_arg(args, name)? {
+                action = action.batch_size(size);
             }
-            match action.await {
-                Ok(cursor) => cursor
-                    .try_collect::<Vec<Document>>()
-                    .await
-                    .map(|docs| (documents(docs), Shape::RootArray)),
-                Err(e) => Err(e),
-            }
+            all_documents(action.await).await
         }
         "distinct" => {
             check_args(args, name, &["fieldName", "filter", "session"])?;

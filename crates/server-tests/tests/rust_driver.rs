@@ -78,26 +78,7 @@ async fn causal_session_reads_its_own_write_on_a_lagging_secondary() {
         .await
         .expect("inserting {_id: 1, x: 0} on every member");
 
-    let mut session = client
-        .start_session()
-        .causal_consistency(true)
-        .await
-        .expect("starting a causally consistent session");
-    collection
-        .update_one(doc! {"_id": 1}, doc! {"$set": {"x": 10}})
-        .write_concern(WriteConcern::nodes(1))
-        .session(&mut session)
-        .await
-        .expect("update_one {$set: {x: 10}} on the primary");
-    let started = Instant::now();
-    let seen = collection
-        .find_one(doc! {"_id": 1})
-        .selection_criteria(secondary())
-        .session(&mut session)
-        .await
-        .expect("find_one on a secondary through the causal session")
-        .expect("the document exists on the secondary");
-    let waited = started.elapsed();
+    let (seen, waited) = write_then_read_on_secondary(&client, &collection, true, 10).await;
     assert_eq!(
         seen.get_i32("x").ok(),
         Some(10),
@@ -109,26 +90,7 @@ async fn causal_session_reads_its_own_write_on_a_lagging_secondary() {
          it took {waited:?}"
     );
 
-    let mut plain = client
-        .start_session()
-        .causal_consistency(false)
-        .await
-        .expect("starting a session without causal consistency");
-    collection
-        .update_one(doc! {"_id": 1}, doc! {"$set": {"x": 20}})
-        .write_concern(WriteConcern::nodes(1))
-        .session(&mut plain)
-        .await
-        .expect("update_one {$set: {x: 20}} on the primary");
-    let started = Instant::now();
-    let seen = collection
-        .find_one(doc! {"_id": 1})
-        .selection_criteria(secondary())
-        .session(&mut plain)
-        .await
-        .expect("find_one on a secondary without causal consistency")
-        .expect("the document exists on the secondary");
-    let took = started.elapsed();
+    let (seen, took) = write_then_read_on_secondary(&client, &collection, false, 20).await;
     assert_eq!(
         seen.get_i32("x").ok(),
         Some(10),
@@ -138,6 +100,37 @@ async fn causal_session_reads_its_own_write_on_a_lagging_secondary() {
         took < WAITED_AT_LEAST,
         "a read without causal consistency must not wait, it took {took:?}"
     );
+}
+
+/// In a new session (causally consistent or not), sets `x` of `{_id: 1}` on the primary with
+/// w:1, then reads the document on a secondary in the same session: what it saw, and how long
+/// the read took.
+async fn write_then_read_on_secondary(
+    client: &Client,
+    collection: &Collection<Document>,
+    causal: bool,
+    x: i32,
+) -> (Document, Duration) {
+    let mut session = client
+        .start_session()
+        .causal_consistency(causal)
+        .await
+        .expect("starting a session");
+    collection
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"x": x}})
+        .write_concern(WriteConcern::nodes(1))
+        .session(&mut session)
+        .await
+        .expect("update_one {$set: {x}} on the primary");
+    let started = Instant::now();
+    let seen = collection
+        .find_one(doc! {"_id": 1})
+        .selection_criteria(secondary())
+        .session(&mut session)
+        .await
+        .expect("find_one on a secondary")
+        .expect("the document exists on the secondary");
+    (seen, started.elapsed())
 }
 
 /// Sets up the seed's inventory: `{sku: "abc123", qty: 100}`.

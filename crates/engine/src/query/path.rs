@@ -11,6 +11,52 @@ use std::fmt;
 
 use bson::{Bson, Document};
 
+use crate::error::{CommandError, CommandResult};
+
+/// Refuses a dotted path `mongod` cannot build a field path from: empty (40352), ending in a
+/// dot (40353), or with a component [`check_path_component`] refuses. Sort keys, projections
+/// and aggregation field paths all go through it.
+pub(crate) fn check_field_path(path: &str) -> CommandResult<()> {
+    if path.is_empty() {
+        return Err(CommandError::with_code(
+            40352,
+            "FieldPath cannot be constructed with empty string",
+        ));
+    }
+    if path.ends_with('.') {
+        return Err(CommandError::with_code(
+            40353,
+            "FieldPath must not end with a '.'.",
+        ));
+    }
+    path.split('.').try_for_each(check_path_component)
+}
+
+/// Refuses a field path component `mongod` refuses: empty (15998), starting with `$` (16410)
+/// or holding a NUL (16411).
+pub(crate) fn check_path_component(part: &str) -> CommandResult<()> {
+    if part.is_empty() {
+        return Err(CommandError::with_code(
+            15998,
+            "FieldPath field names may not be empty strings.",
+        ));
+    }
+    if part.starts_with('$') {
+        return Err(CommandError::with_code(
+            16410,
+            "FieldPath field names may not start with '$'. Consider using $getField or \
+             $setField.",
+        ));
+    }
+    if part.contains('\0') {
+        return Err(CommandError::with_code(
+            16411,
+            "FieldPath field names may not contain '\\0'.",
+        ));
+    }
+    Ok(())
+}
+
 /// A parsed dotted path (`"a.b.0"`), split into its components once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldPath {

@@ -11,6 +11,7 @@
 
 use bson::{Bson, Document};
 
+use super::path::check_field_path;
 use super::update::{ElementMatcher, type_name};
 use crate::compare::Number;
 use crate::error::{CommandError, CommandResult};
@@ -168,7 +169,7 @@ fn parse_element(
                     "positional projection cannot be used with an expression or sub object",
                 ));
             }
-            validate_path(name)?;
+            check_field_path(name)?;
             parse_sub_document(state, parent, name, sub, is_root)
         }
         Bson::Boolean(_)
@@ -181,7 +182,7 @@ fn parse_element(
                     "positional projection '{name}' is not supported by this engine"
                 )));
             }
-            validate_path(name)?;
+            check_field_path(name)?;
             if truthy(value) {
                 add_node(parent, name, Node::Include)?;
                 state.note_inclusion(name, top_level_id)
@@ -341,40 +342,6 @@ fn truthy(value: &Bson) -> bool {
 /// Whether a projected path uses the positional operator (`a.$`, `a.$.b`).
 fn has_positional(name: &str) -> bool {
     name == "$" || name.ends_with(".$") || name.contains(".$.")
-}
-
-/// Refuses paths `mongod` cannot make a field path of.
-fn validate_path(name: &str) -> CommandResult<()> {
-    if name.is_empty() {
-        return Err(CommandError::with_code(
-            40352,
-            "FieldPath cannot be constructed with empty string",
-        ));
-    }
-    if name.ends_with('.') {
-        return Err(CommandError::with_code(
-            40353,
-            "FieldPath must not end with a '.'.",
-        ));
-    }
-    for part in name.split('.') {
-        if part.is_empty() {
-            return Err(CommandError::with_code(
-                15998,
-                "FieldPath field names may not be empty strings.",
-            ));
-        }
-        if part.starts_with('$') {
-            return Err(CommandError::with_code(
-                16410,
-                format!(
-                    "FieldPath field names may not start with '$'. Consider using $getField or \
-                     $setField. (in '{name}')"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 impl Tree {

@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use bson::{Bson, Document};
 
 use super::filter::describe;
-use super::path::{FieldPath, KeyArrays, for_each_key_value};
+use super::path::{FieldPath, KeyArrays, check_field_path, for_each_key_value};
 use crate::compare::compare_values;
 use crate::error::{CommandError, CommandResult};
 use crate::keystring::Direction;
@@ -58,7 +58,7 @@ impl SortSpec {
                 natural = Some(direction);
                 continue;
             }
-            check_path(name)?;
+            check_field_path(name)?;
             fields.push(SortField {
                 path: FieldPath::new(name),
                 direction,
@@ -193,38 +193,6 @@ fn parse_direction(name: &str, value: &Bson) -> CommandResult<Direction> {
             "$sort key ordering must be 1 (for ascending) or -1 (for descending)",
         ))
     }
-}
-
-/// Refuses the paths `mongod` cannot sort on: empty, with an empty component, or with a
-/// component starting with `$`.
-fn check_path(path: &str) -> CommandResult<()> {
-    if path.is_empty() {
-        return Err(CommandError::with_code(
-            40352,
-            "FieldPath cannot be constructed with empty string",
-        ));
-    }
-    for part in path.split('.') {
-        if part.is_empty() {
-            return Err(CommandError::with_code(
-                15998,
-                "FieldPath field names may not be empty strings.",
-            ));
-        }
-        if part.starts_with('$') {
-            return Err(CommandError::with_code(
-                16410,
-                "FieldPath field names may not start with '$'. Consider using $getField or $setField.",
-            ));
-        }
-        if part.contains('\0') {
-            return Err(CommandError::with_code(
-                16411,
-                "FieldPath field names may not contain '\\0'.",
-            ));
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -383,6 +351,7 @@ mod tests {
         assert_eq!(parse_error(doc! {"a": {"x": 1}}).code, 17312);
         assert_eq!(parse_error(doc! {"": 1}).code, 40352);
         assert_eq!(parse_error(doc! {"a..b": 1}).code, 15998);
+        assert_eq!(parse_error(doc! {"a.": 1}).code, 40353);
         assert_eq!(parse_error(doc! {"a.$b": 1}).code, 16410);
         assert_eq!(parse_error(doc! {"$a": 1}).code, 16410);
     }

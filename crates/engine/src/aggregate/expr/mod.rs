@@ -25,6 +25,7 @@ use op::Op;
 use crate::aggregate::show::{self, Style};
 use crate::compare::compare_values;
 use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::query::path::{check_field_path, check_path_component};
 
 /// The result of an expression: a value, or `None` for a missing one.
 pub(crate) type Value = Option<Bson>;
@@ -230,51 +231,10 @@ fn check_variable_name(name: &str) -> CommandResult<()> {
     Ok(())
 }
 
-/// Splits a dotted path as `mongod` builds a field path: not empty, no trailing dot, and no
-/// empty component or component starting with `$`.
+/// Splits a dotted path as `mongod` builds a field path (see [`check_field_path`]).
 pub(crate) fn split_path(path: &str) -> CommandResult<Vec<String>> {
-    if path.is_empty() {
-        return Err(CommandError::with_code(
-            40352,
-            "FieldPath cannot be constructed with empty string",
-        ));
-    }
-    if path.ends_with('.') {
-        return Err(CommandError::with_code(
-            40353,
-            "FieldPath must not end with a '.'.",
-        ));
-    }
-    path.split('.')
-        .map(|part| {
-            check_path_component(part)?;
-            Ok(part.to_owned())
-        })
-        .collect()
-}
-
-/// Refuses a path component `mongod` refuses in a field path.
-pub(crate) fn check_path_component(part: &str) -> CommandResult<()> {
-    if part.is_empty() {
-        return Err(CommandError::with_code(
-            15998,
-            "FieldPath field names may not be empty strings.",
-        ));
-    }
-    if part.starts_with('$') {
-        return Err(CommandError::with_code(
-            16410,
-            "FieldPath field names may not start with '$'. Consider using $getField or \
-             $setField.",
-        ));
-    }
-    if part.contains('\0') {
-        return Err(CommandError::with_code(
-            16411,
-            "FieldPath field names may not contain '\\0'.",
-        ));
-    }
-    Ok(())
+    check_field_path(path)?;
+    Ok(path.split('.').map(str::to_owned).collect())
 }
 
 /// Refuses a field name of an object expression that `mongod` refuses.

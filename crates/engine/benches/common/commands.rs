@@ -1,0 +1,116 @@
+//! The body of the `commands` benches, shared by the one on the system allocator
+//! (`commands.rs`) and the one on mimalloc (`commands_mimalloc.rs`).
+//!
+//! Command-level throughput of the engine: inserts, point reads by `_id` and by an indexed
+//! field, and the seed transaction (insert an order; decrement stock with a `$gte` guard;
+//! commit).
+
+use bson::{Binary, Document, doc, spec::BinarySubtype};
+use causeway_engine::Engine;
+use criterion::{Criterion, Throughput, criterion_group};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
+}
+
+async fn run(engine: &Engine, db: &str, cmd: Document) -> Document {
+    let reply = engine.run_command(db, cmd).await.expect("reply");
+    assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply}");
+    reply
+}
+
+pub fn crud(c: &mut Criterion) {
+    let rt = runtime();
+    let engine = Engine::new();
+    rt.block_on(async {
+        for chunk in 0..10 {
+            let docs: Vec<Document> = (0..1000).map(|i| doc! {"_id": chunk * 1000 + i, "sku": format!("sku{}", chunk * 1000 + i), "qty": i}).collect();
+            run(&engine, "bench", doc! {"insert": "items", "documents": docs}).await;
+        }
+        run(&engine, "bench", doc! {"createIndexes": "items", "indexes": [{"key": {"sku": 1}, "name": "sku_1"}]}).await;
+    });
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+    let mut next = 1_000_000;
+    group.bench_function("insert", |b| {
+        b.iter(|| {
+            next += 1;
+            rt.block_on(run(
+                &engine,
+                "bench",
+                doc! {"insert": "fresh", "documents": [{"_id": next, "sku": "x", "qty": 1}]},
+            ))
+        })
+    });
+    let mut i = 0;
+    group.bench_function("find_by_id", |b| {
+        b.iter(|| {
+            i = (i + 7919) % 10_000;
+            rt.block_on(run(
+                &engine,
+                "bench",
+                doc! {"find": "items", "filter": {"_id": i}},
+            ))
+        })
+    });
+    group.bench_function("find_by_indexed_field", |b| {
+        b.iter(|| {
+            i = (i + 7919) % 10_000;
+            rt.block_on(run(
+                &engine,
+                "bench",
+                doc! {"find": "items", "filter": {"sku": format!("sku{i}")}},
+            ))
+        })
+    });
+    group.finish();
+}
+
+pub fn seed_transaction(c: &mut Criterion) {
+    let rt = runtime();
+    let engine = Engine::new();
+    rt.block_on(async {
+        run(
+            &engine,
+            "shop",
+            doc! {"insert": "inventory", "documents": [{"sku": "abc123", "qty": i64::MAX / 2}]},
+        )
+        .await;
+        run(
+            &engine,
+            "shop",
+            doc! {"createIndexes": "inventory", "indexes": [{"key": {"sku": 1}, "name": "sku_1"}]},
+        )
+        .await;
+    });
+    let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![9; 16] }};
+    let mut txn_number = 0_i64;
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("seed_transaction", |b| {
+        b.iter(|| {
+            txn_number += 1;
+            rt.block_on(async {
+                run(&engine, "shop", doc! {
+                    "insert": "orders", "documents": [{"sku": "abc123", "qty": 100}],
+                    "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
+                })
+                .await;
+                let update = run(&engine, "shop", doc! {
+                    "update": "inventory",
+                    "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}}],
+                    "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
+                })
+                .await;
+                assert_eq!(update.get_i32("nModified").ok(), Some(1));
+                run(&engine, "admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false}).await;
+            })
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, crud, seed_transaction);

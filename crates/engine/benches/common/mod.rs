@@ -1,0 +1,3 @@
+//! Code shared by the bench targets.
+
+pub mod commands;

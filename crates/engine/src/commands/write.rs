@@ -135,7 +135,11 @@ fn encode_checked(doc: &Document) -> CommandResult<Box<[u8]>> {
             ),
         ));
     }
-    Ok(bytes.into_boxed_slice())
+    // Copied into an allocation of the exact size rather than shrunk in place: shrinking
+    // leaves a small free fragment beside every stored document that nothing reuses (about
+    // 30 bytes per 100-byte document), while the encoding buffer, freed here, is reused by
+    // the next document's.
+    Ok(Box::from(bytes.as_slice()))
 }
 
 /// One update statement, parsed.

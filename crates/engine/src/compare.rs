@@ -10,6 +10,8 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Decimal128, Document};
 
+use crate::exact::Exact;
+
 /// The rank of a value's type in the BSON sort order (`MinKey` lowest, `MaxKey` highest).
 ///
 /// Values whose canonical types differ compare by this rank alone.
@@ -100,7 +102,7 @@ pub fn compare_values(a: &Bson, b: &Bson) -> Ordering {
             .code
             .cmp(&y.code)
             .then_with(|| compare_documents(&x.scope, &y.scope)),
-        _ if ta == 10 => compare_numbers(Number::of(a), Number::of(b)),
+        _ if ta == 10 => compare_number_values(a, b),
         // MinKey, MaxKey, Null and Undefined are each equal to themselves.
         _ => Ordering::Equal,
     }
@@ -156,7 +158,8 @@ fn bson_bytes(value: &Bson) -> Vec<u8> {
 pub enum Number {
     /// `Int32` and `Int64`.
     Int(i64),
-    /// `Double`, and `Decimal128` converted to the nearest double.
+    /// `Double`, and `Decimal128` converted to the nearest double (comparisons do not use
+    /// this for decimals; see [`Exact`]).
     Float(f64),
 }
 
@@ -188,6 +191,16 @@ impl Number {
 /// A `Decimal128` as the nearest `f64` (`NaN` if it cannot be read).
 pub fn decimal_to_f64(d: &Decimal128) -> f64 {
     d.to_string().parse::<f64>().unwrap_or(f64::NAN)
+}
+
+/// Compares two numeric values by their exact values, as `mongod` does: `NaN` is equal to
+/// itself and below every other number, and a `Decimal128` is never rounded (it is below the
+/// double `0.1` when it holds `0.1`).
+fn compare_number_values(a: &Bson, b: &Bson) -> Ordering {
+    if matches!(a, Bson::Decimal128(_)) || matches!(b, Bson::Decimal128(_)) {
+        return Exact::of(a).cmp(&Exact::of(b));
+    }
+    compare_numbers(Number::of(a), Number::of(b))
 }
 
 /// Compares two numbers exactly; `NaN` is equal to itself and below every other number.

@@ -49,16 +49,19 @@
 //! (0 to 8), then those `n` bytes big-endian. A longer length has more significant bytes, so
 //! the encoding orders like the number.
 //!
-//! **Numbers** of every width are placed on one line of extended reals. `Decimal128` is first
-//! converted to the nearest `f64`, as [`compare_values`](crate::compare::compare_values) does.
-//! The body is the value's nearest double `d` (an `Int64` rounded to nearest, ties to even) as
-//! 8 bytes that order like the double: the IEEE bits big-endian, with the sign bit set for
-//! positive numbers and all bits complemented for negative ones; `-0.0` is written as `0.0`
-//! and every `NaN` as eight `0x00` bytes, below `-inf`. Rounding is monotone, so a smaller
-//! `d` always means a smaller value. Only an `Int64` beyond 2^53 can differ from its `d`; when
-//! `2^53 <= |d| <= 2^63` (and only then, for doubles too) the body continues with the exact
-//! remainder `value - d` (in `-512..=512`) as a big-endian `i16` with the sign bit flipped,
-//! which orders integers that share a double, and an integer against that double (remainder 0).
+//! **Numbers** of every width are placed on one line of extended reals, by exact value, as
+//! [`compare_values`](crate::compare::compare_values) orders them. The body starts with the
+//! value's nearest double `d` (ties to even; a finite `Decimal128` beyond the doubles' range
+//! takes `±f64::MAX`, so only the infinities have infinite `d`) as 8 bytes that order like the
+//! double: the IEEE bits big-endian, with the sign bit set for positive numbers and all bits
+//! complemented for negative ones; `-0.0` is written as `0.0`. Rounding is monotone, so a
+//! smaller `d` always means a smaller value. The exact difference `value - d` follows, which
+//! orders the values that share a `d` (an `Int64` beyond 2^53, a `Decimal128` between two
+//! doubles): `0x80` when it is zero (every double, and most integers and decimals); otherwise
+//! `0x81` for a positive difference, then its decimal exponent `e` of the form `0.d₁d₂… × 10^e`
+//! as a big-endian `i16` with the sign bit flipped, its digits as bytes `1..=10`, and `0x00`; a
+//! negative difference is `0x7f` followed by the same bytes for its magnitude, complemented.
+//! Every `NaN` is eight `0x00` bytes with nothing after them, below `-inf`.
 //!
 //! # Index keys
 //!
@@ -72,8 +75,9 @@ use std::collections::BTreeSet;
 
 use bson::{Bson, Document};
 
-use crate::compare::{Number, canonical_type};
+use crate::compare::canonical_type;
 use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::exact::{Exact, Finite};
 
 /// The direction of one field of an index key or a sort.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,12 +96,6 @@ const STRING_END: u8 = 0x00;
 
 /// The byte that starts the two-byte escapes of `0x00` and `0x01`.
 const ESCAPE: u8 = 0x01;
-
-/// 2^53: every `i64` of smaller magnitude is exactly a double.
-const TWO_53: f64 = 9_007_199_254_740_992.0;
-
-/// 2^63: every `i64` rounds to a double of at most this magnitude.
-const TWO_63: f64 = 9_223_372_036_854_775_808.0;
 
 /// Appends the encoding of `value` to `out`.
 ///
@@ -171,9 +169,7 @@ fn encode_body(value: &Bson, out: &mut Vec<u8>) {
     match value {
         Bson::MinKey | Bson::MaxKey | Bson::Null | Bson::Undefined => {}
         Bson::Double(_) | Bson::Int32(_) | Bson::Int64(_) | Bson::Decimal128(_) => {
-            if let Some(number) = Number::from_bson(value) {
-                encode_number(number, out);
-            }
+            encode_number(value, out);
         }
         Bson::String(s) | Bson::Symbol(s) => encode_bytes(s.as_bytes(), out),
         Bson::Document(doc) => encode_document(doc, out),
@@ -245,24 +241,56 @@ fn encode_length(len: usize, out: &mut Vec<u8>) {
     out.extend_from_slice(significant);
 }
 
-/// Appends a number: its nearest double, then, in the range where integers and doubles
-/// differ, the exact remainder.
-fn encode_number(number: Number, out: &mut Vec<u8>) {
-    let (approx, remainder) = match number {
-        Number::Int(i) => {
-            let approx = i as f64;
-            // `approx` is an integer in [-2^63, 2^63], so the conversion is exact.
-            (approx, i128::from(i) - approx as i128)
+/// Appends a number: its nearest double, then the exact difference between the number and
+/// that double (see the module docs).
+fn encode_number(value: &Bson, out: &mut Vec<u8>) {
+    let (nearest, difference) = match value {
+        Bson::Int32(i) => (f64::from(*i), None),
+        Bson::Int64(i) => {
+            let nearest = *i as f64;
+            // `nearest` is an integer in [-2^63, 2^63], so the conversion is exact.
+            let difference = i128::from(*i) - nearest as i128;
+            (nearest, Some(Finite::from_i128(difference)))
         }
-        Number::Float(f) => (f, 0),
+        Bson::Double(f) => (*f, None),
+        Bson::Decimal128(d) => match Exact::from_decimal(d) {
+            Exact::Finite(exact) => {
+                let nearest = exact.nearest_f64();
+                let difference = match Exact::from_f64(nearest) {
+                    Exact::Finite(double) => exact.minus(&double),
+                    // The nearest double of a finite value is finite.
+                    _ => Finite::zero(),
+                };
+                (nearest, Some(difference))
+            }
+            special => (special.nearest_f64(), None),
+        },
+        _ => return,
     };
-    out.extend_from_slice(&ordered_f64(approx));
-    let magnitude = approx.abs();
-    if (TWO_53..=TWO_63).contains(&magnitude) {
-        // Integers round to within half a step of 2^10 at most, so this never clamps.
-        let remainder =
-            i16::try_from(remainder).unwrap_or(if remainder < 0 { i16::MIN } else { i16::MAX });
-        out.extend_from_slice(&(remainder ^ i16::MIN).to_be_bytes());
+    out.extend_from_slice(&ordered_f64(nearest));
+    if nearest.is_nan() {
+        return;
+    }
+    match difference {
+        Some(d) if !d.is_zero() => {
+            let start = out.len();
+            out.push(if d.is_negative() { 0x7f } else { 0x81 });
+            let exponent = i16::try_from(d.exponent()).unwrap_or(if d.exponent() < 0 {
+                i16::MIN
+            } else {
+                i16::MAX
+            });
+            out.extend_from_slice(&(exponent ^ i16::MIN).to_be_bytes());
+            out.extend(d.digits().iter().map(|&digit| digit + 1));
+            out.push(0x00);
+            if d.is_negative() {
+                // A larger magnitude is a smaller number.
+                for byte in &mut out[start + 1..] {
+                    *byte = !*byte;
+                }
+            }
+        }
+        _ => out.push(0x80),
     }
 }
 
@@ -577,6 +605,12 @@ impl From<KeyError<'_>> for CommandError {
 
 #[cfg(test)]
 mod tests {
+    /// 2^53: every `i64` of smaller magnitude is exactly a double.
+    const TWO_53: f64 = 9_007_199_254_740_992.0;
+
+    /// 2^63: every `i64` rounds to a double of at most this magnitude.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+
     use std::cmp::Ordering;
 
     use bson::{
@@ -712,7 +746,8 @@ mod tests {
             Bson::Double(f64::from_bits(0x7FF0_0000_0000_0001)),
             dec("NaN"),
         ]);
-        assert_same_key(&[Bson::Double(f64::INFINITY), dec("Infinity"), dec("1E400")]);
+        assert_same_key(&[Bson::Double(f64::INFINITY), dec("Infinity")]);
+        assert_same_key(&[Bson::Int64(5), dec("5.00"), dec("0.0005E4")]);
         assert_same_key(&[Bson::Int64(1 << 53), Bson::Double(TWO_53)]);
         assert_same_key(&[Bson::Int64(i64::MIN), Bson::Double(-TWO_63)]);
         assert_same_key(&[
@@ -766,11 +801,46 @@ mod tests {
     }
 
     #[test]
-    fn small_numbers_take_nine_bytes_and_big_integers_eleven() {
-        assert_eq!(key_of(&Bson::Int32(7)).len(), 9);
-        assert_eq!(key_of(&Bson::Double(-1e300)).len(), 9);
-        assert_eq!(key_of(&Bson::Int64(1 << 60)).len(), 11);
-        assert_eq!(key_of(&Bson::Double(TWO_63)).len(), 11);
+    fn numbers_take_ten_bytes_unless_they_fall_between_doubles() {
+        assert_eq!(key_of(&Bson::Int32(7)).len(), 10);
+        assert_eq!(key_of(&Bson::Double(-1e300)).len(), 10);
+        assert_eq!(key_of(&Bson::Int64(1 << 60)).len(), 10);
+        assert_eq!(key_of(&Bson::Double(TWO_63)).len(), 10);
+        assert_eq!(key_of(&dec("0.125")).len(), 10);
+        assert_eq!(key_of(&Bson::Double(f64::NAN)).len(), 9);
+        // Tag, double, sign, exponent, one digit, end.
+        assert_eq!(key_of(&Bson::Int64((1 << 60) + 1)).len(), 14);
+        // The difference between 0.1 and the double nearest to it has 38 digits.
+        assert_eq!(key_of(&dec("0.1")).len(), 1 + 8 + 1 + 2 + 38 + 1);
+    }
+
+    #[test]
+    fn decimals_order_exactly_against_doubles_and_each_other() {
+        assert_ascending(&[
+            Bson::Double(f64::NEG_INFINITY),
+            dec("-1E400"),
+            Bson::Double(f64::MIN),
+            dec("-0.1000000000000000055511151231257828"),
+            Bson::Double(-0.1),
+            dec("-0.1"),
+            Bson::Int32(0),
+            dec("1E-6176"),
+            Bson::Double(5e-324),
+            dec("0.1"),
+            Bson::Double(0.1),
+            dec("0.1000000000000000055511151231257828"),
+            Bson::Int64(9_007_199_254_740_992),
+            dec("9007199254740992.5"),
+            Bson::Int64(9_007_199_254_740_993),
+            dec("9007199254740993.5"),
+            Bson::Double(TWO_53 + 2.0),
+            dec("1234567890123456789012.123456789012"),
+            dec("1234567890123456789012.123456789013"),
+            Bson::Double(f64::MAX),
+            dec("1E400"),
+            dec("9.999999999999999999999999999999999E+6144"),
+            Bson::Double(f64::INFINITY),
+        ]);
     }
 
     #[test]
@@ -1216,8 +1286,21 @@ mod tests {
             ])
             .prop_map(dec),
             any::<[u8; 16]>().prop_map(|bytes| Bson::Decimal128(Decimal128::from_bytes(bytes))),
+            arb_f64().prop_filter_map("finite", decimal_spelling),
+            arb_decimal_digits().prop_map(|(c, e)| dec(&format!("{c}E{e}"))),
         ]
         .boxed()
+    }
+
+    /// The shortest decimal spelling of a double, as a `Decimal128` (near the double, and
+    /// equal to it only when the double is a short decimal).
+    fn decimal_spelling(f: f64) -> Option<Bson> {
+        f.is_finite().then(|| dec(&format!("{f:e}")))
+    }
+
+    /// A coefficient of up to 34 digits and a small exponent.
+    fn arb_decimal_digits() -> impl Strategy<Value = (u128, i32)> {
+        (0_u128..10_u128.pow(34), -40_i32..40)
     }
 
     /// Pairs of numbers, many of them close: neighbouring integers, and an integer with its
@@ -1229,6 +1312,17 @@ mod tests {
                 .prop_map(|(i, d)| (Bson::Int64(i), Bson::Int64(i.saturating_add(d)))),
             arb_i64().prop_map(|i| (Bson::Int64(i), Bson::Double(i as f64))),
             (arb_i64(), arb_f64()).prop_map(|(i, f)| (Bson::Int64(i), Bson::Double(f))),
+            arb_f64().prop_filter_map("finite", |f| Some((Bson::Double(f), decimal_spelling(f)?))),
+            arb_decimal_digits().prop_map(|(c, e)| (
+                dec(&format!("{c}E{e}")),
+                dec(&format!("{}E{e}", (c + 1) % 10_u128.pow(34)))
+            )),
+            // An integer and a decimal just beside it.
+            (
+                arb_i64(),
+                prop::sample::select(vec![".5", ".000000000000001", ".999999999999999"])
+            )
+                .prop_map(|(i, fraction)| (Bson::Int64(i), dec(&format!("{i}{fraction}")))),
         ]
         .boxed()
     }

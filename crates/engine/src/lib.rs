@@ -37,6 +37,7 @@ pub mod compare;
 pub mod cursor;
 mod engine;
 pub mod error;
+pub mod exact;
 pub mod failpoint;
 pub mod keystring;
 pub mod oplog;

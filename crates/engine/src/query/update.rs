@@ -1664,6 +1664,7 @@ mod decimal {
 
     use super::ArithOp;
     use crate::compare::Number;
+    use crate::exact::{add_lsb_first, subtract_lsb_first};
 
     /// The most significant digits a `Decimal128` holds.
     const PRECISION: usize = 34;
@@ -1707,7 +1708,7 @@ mod decimal {
         let a = shifted(&x.digits, x.exponent.checked_sub(exponent)?)?;
         let b = shifted(&y.digits, y.exponent.checked_sub(exponent)?)?;
         let (negative, digits) = if x.negative == y.negative {
-            (x.negative, add_digits(&a, &b))
+            (x.negative, add_lsb_first(&a, &b))
         } else {
             match compare_digits(&a, &b) {
                 Ordering::Less => (y.negative, subtract_digits(&b, &a)),
@@ -1749,35 +1750,9 @@ mod decimal {
             .then_with(|| a.iter().rev().cmp(b.iter().rev()))
     }
 
-    fn add_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
-        let mut carry = 0;
-        for i in 0..a.len().max(b.len()) {
-            let sum = a.get(i).copied().unwrap_or(0) + b.get(i).copied().unwrap_or(0) + carry;
-            out.push(sum % 10);
-            carry = sum / 10;
-        }
-        if carry > 0 {
-            out.push(carry);
-        }
-        out
-    }
-
     /// `a - b` for `a >= b`.
     fn subtract_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(a.len());
-        let mut borrow = 0;
-        for (i, &digit) in a.iter().enumerate() {
-            let take = b.get(i).copied().unwrap_or(0) + borrow;
-            if digit >= take {
-                out.push(digit - take);
-                borrow = 0;
-            } else {
-                out.push(digit + 10 - take);
-                borrow = 1;
-            }
-        }
-        trimmed(out)
+        trimmed(subtract_lsb_first(a, b))
     }
 
     fn multiply(a: &[u8], b: &[u8]) -> Vec<u8> {
@@ -1810,7 +1785,7 @@ mod decimal {
             let odd = kept.first().is_some_and(|d| d % 2 == 1);
             f.exponent = f.exponent.checked_add(i32::try_from(drop).ok()?)?;
             if first_dropped > 5 || (first_dropped == 5 && (sticky || odd)) {
-                kept = add_digits(&kept, &[1]);
+                kept = add_lsb_first(&kept, &[1]);
                 if kept.len() > PRECISION {
                     kept.remove(0);
                     f.exponent = f.exponent.checked_add(1)?;

@@ -35,6 +35,7 @@ pub mod clock;
 mod commands;
 pub mod compare;
 pub mod cursor;
+mod decimal;
 mod engine;
 pub mod error;
 pub mod exact;

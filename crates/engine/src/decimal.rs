@@ -1,0 +1,277 @@
+//! `Decimal128` arithmetic, exact while the digits fit: sums and products are computed on
+//! decimal digit strings and rounded once to 34 significant digits (half to even), as
+//! `mongod` does; a `double` operand is first converted to a decimal rounded to 15 significant
+//! digits, as `mongod` converts it. NaN and infinities go through doubles.
+
+use std::cmp::Ordering;
+
+use bson::{Bson, Decimal128};
+
+use crate::compare::Number;
+use crate::exact::{add_lsb_first, subtract_lsb_first};
+
+/// The operations done exactly on decimals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ArithOp {
+    /// Addition.
+    Add,
+    /// Multiplication.
+    Mul,
+}
+
+impl ArithOp {
+    /// The operation on doubles.
+    pub(crate) fn floats(self, a: f64, b: f64) -> f64 {
+        match self {
+            ArithOp::Add => a + b,
+            ArithOp::Mul => a * b,
+        }
+    }
+}
+
+/// The most significant digits a `Decimal128` holds.
+const PRECISION: usize = 34;
+
+/// A finite decimal: `(-1)^negative * digits * 10^exponent`, with the coefficient's digits
+/// least significant first and no leading zeros (zero has none).
+#[derive(Debug, Clone)]
+struct Finite {
+    negative: bool,
+    digits: Vec<u8>,
+    exponent: i32,
+}
+
+pub(crate) fn arithmetic(op: ArithOp, a: &Bson, b: &Bson) -> Option<Bson> {
+    let exact = match (to_finite(a), to_finite(b)) {
+        (Some(x), Some(y)) => combine(op, x, y).and_then(pack),
+        _ => None,
+    };
+    // NaN and infinities (and exponents out of range) go through doubles.
+    let result = exact.or_else(|| {
+        let x = Number::from_bson(a)?.as_f64();
+        let y = Number::from_bson(b)?.as_f64();
+        from_f64(op.floats(x, y))
+    })?;
+    Some(Bson::Decimal128(result))
+}
+
+fn combine(op: ArithOp, x: Finite, y: Finite) -> Option<Finite> {
+    match op {
+        ArithOp::Add => add(x, y),
+        ArithOp::Mul => Some(Finite {
+            negative: x.negative != y.negative,
+            digits: multiply(&x.digits, &y.digits),
+            exponent: x.exponent.checked_add(y.exponent)?,
+        }),
+    }
+}
+
+fn add(x: Finite, y: Finite) -> Option<Finite> {
+    let exponent = x.exponent.min(y.exponent);
+    let a = shifted(&x.digits, x.exponent.checked_sub(exponent)?)?;
+    let b = shifted(&y.digits, y.exponent.checked_sub(exponent)?)?;
+    let (negative, digits) = if x.negative == y.negative {
+        (x.negative, add_lsb_first(&a, &b))
+    } else {
+        match compare_digits(&a, &b) {
+            Ordering::Less => (y.negative, subtract_digits(&b, &a)),
+            _ => (x.negative, subtract_digits(&a, &b)),
+        }
+    };
+    let negative = if digits.is_empty() {
+        x.negative && y.negative
+    } else {
+        negative
+    };
+    Some(Finite {
+        negative,
+        digits,
+        exponent,
+    })
+}
+
+/// `digits * 10^by`.
+fn shifted(digits: &[u8], by: i32) -> Option<Vec<u8>> {
+    if digits.is_empty() {
+        return Some(Vec::new());
+    }
+    let mut out = vec![0; usize::try_from(by).ok()?];
+    out.extend_from_slice(digits);
+    Some(out)
+}
+
+fn trimmed(mut digits: Vec<u8>) -> Vec<u8> {
+    while digits.last() == Some(&0) {
+        digits.pop();
+    }
+    digits
+}
+
+fn compare_digits(a: &[u8], b: &[u8]) -> Ordering {
+    a.len()
+        .cmp(&b.len())
+        .then_with(|| a.iter().rev().cmp(b.iter().rev()))
+}
+
+/// `a - b` for `a >= b`.
+fn subtract_digits(a: &[u8], b: &[u8]) -> Vec<u8> {
+    trimmed(subtract_lsb_first(a, b))
+}
+
+fn multiply(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut acc = vec![0u32; a.len() + b.len()];
+    for (i, &x) in a.iter().enumerate() {
+        for (j, &y) in b.iter().enumerate() {
+            acc[i + j] += u32::from(x) * u32::from(y);
+        }
+    }
+    let mut carry = 0;
+    let digits = acc
+        .into_iter()
+        .map(|v| {
+            let total = v + carry;
+            carry = total / 10;
+            // A remainder of 10 is a digit.
+            (total % 10) as u8
+        })
+        .collect();
+    trimmed(digits)
+}
+
+/// Rounds to 34 significant digits (half to even) and encodes.
+fn pack(mut f: Finite) -> Option<Decimal128> {
+    if f.digits.len() > PRECISION {
+        let drop = f.digits.len() - PRECISION;
+        let first_dropped = f.digits[drop - 1];
+        let sticky = f.digits[..drop - 1].iter().any(|&d| d != 0);
+        let mut kept = f.digits.split_off(drop);
+        let odd = kept.first().is_some_and(|d| d % 2 == 1);
+        f.exponent = f.exponent.checked_add(i32::try_from(drop).ok()?)?;
+        if first_dropped > 5 || (first_dropped == 5 && (sticky || odd)) {
+            kept = add_lsb_first(&kept, &[1]);
+            if kept.len() > PRECISION {
+                kept.remove(0);
+                f.exponent = f.exponent.checked_add(1)?;
+            }
+        }
+        f.digits = kept;
+    }
+    let coefficient: String = if f.digits.is_empty() {
+        "0".to_owned()
+    } else {
+        f.digits
+            .iter()
+            .rev()
+            .map(|d| char::from(b'0' + d))
+            .collect()
+    };
+    let sign = if f.negative { "-" } else { "" };
+    format!("{sign}{coefficient}E{}", f.exponent).parse().ok()
+}
+
+fn to_finite(value: &Bson) -> Option<Finite> {
+    match value {
+        Bson::Int32(i) => parse(&i.to_string()),
+        Bson::Int64(i) => parse(&i.to_string()),
+        // `mongod` converts a double to a decimal rounded to 15 significant digits.
+        Bson::Double(d) if d.is_finite() => parse(&format!("{d:.14e}")),
+        Bson::Decimal128(d) => parse(&d.to_string()),
+        _ => None,
+    }
+}
+
+/// Reads `[-]digits[.digits][E[+-]exp]`; `None` for NaN and infinities.
+fn parse(text: &str) -> Option<Finite> {
+    let (negative, body) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let lower = body.to_ascii_lowercase();
+    let (mantissa, exponent) = match lower.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (lower.as_str(), 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits: Vec<u8> = whole
+        .bytes()
+        .chain(fraction.bytes())
+        .rev()
+        .map(|b| b.is_ascii_digit().then(|| b - b'0'))
+        .collect::<Option<_>>()?;
+    if digits.is_empty() {
+        return None;
+    }
+    Some(Finite {
+        negative,
+        digits: trimmed(digits),
+        exponent: exponent.checked_sub(i32::try_from(fraction.len()).ok()?)?,
+    })
+}
+
+/// A double as a decimal (15 significant digits, as `mongod` converts).
+fn from_f64(d: f64) -> Option<Decimal128> {
+    if d.is_nan() {
+        return "NaN".parse().ok();
+    }
+    if d.is_infinite() {
+        return if d > 0.0 { "Infinity" } else { "-Infinity" }.parse().ok();
+    }
+    parse(&format!("{d:.14e}")).and_then(pack)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dec(s: &str) -> Bson {
+        Bson::Decimal128(s.parse().expect("valid decimal"))
+    }
+
+    fn text(v: Option<Bson>) -> String {
+        match v {
+            Some(Bson::Decimal128(d)) => d.to_string(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sums_and_differences_are_exact() {
+        let add = |a: &str, b: &str| text(arithmetic(ArithOp::Add, &dec(a), &dec(b)));
+        assert_eq!(add("0.1", "0.2"), "0.3");
+        assert_eq!(add("1.00", "-1"), "0.00");
+        assert_eq!(add("-5", "3.5"), "-1.5");
+        assert_eq!(add("1E+40", "1"), "1.000000000000000000000000000000000E+40");
+        assert_eq!(
+            add("9999999999999999999999999999999999", "1"),
+            "1.000000000000000000000000000000000E+34"
+        );
+    }
+
+    #[test]
+    fn products_are_exact_and_round_half_even() {
+        let mul = |a: &str, b: &str| text(arithmetic(ArithOp::Mul, &dec(a), &dec(b)));
+        assert_eq!(mul("1.10", "3"), "3.30");
+        assert_eq!(
+            mul("12345678901234567890.123", "98765432109876543210.987"),
+            "1.219326311370217952261797134336297E+39"
+        );
+        // Ties round to the even neighbour.
+        assert_eq!(
+            mul("5000000000000000000000000000000001", "0.5"),
+            "2500000000000000000000000000000000"
+        );
+        assert_eq!(
+            mul("5000000000000000000000000000000003", "0.5"),
+            "2500000000000000000000000000000002"
+        );
+        assert_eq!(mul("-2", "0"), "-0");
+    }
+
+    #[test]
+    fn specials_go_through_doubles() {
+        let nan = dec("NaN");
+        assert_eq!(text(arithmetic(ArithOp::Add, &nan, &Bson::Int32(1))), "NaN");
+        let inf = Bson::Double(f64::INFINITY);
+        assert_eq!(text(arithmetic(ArithOp::Add, &dec("1"), &inf)), "Infinity");
+    }
+}

@@ -29,6 +29,93 @@ impl ArithOp {
     }
 }
 
+/// `a / b` as a decimal, exact and then rounded to 34 significant digits (half to even);
+/// `None` when `b` is zero. NaN and infinities go through doubles.
+pub(crate) fn divide(a: &Bson, b: &Bson) -> Option<Decimal128> {
+    let exact = match (to_finite(a), to_finite(b)) {
+        (Some(_), Some(y)) if y.digits.is_empty() => return None,
+        (Some(x), Some(y)) => quotient(x, y).and_then(pack),
+        _ => None,
+    };
+    exact.or_else(|| {
+        let x = Number::from_bson(a)?.as_f64();
+        let y = Number::from_bson(b)?.as_f64();
+        if y == 0.0 {
+            return None;
+        }
+        from_f64(x / y)
+    })
+}
+
+/// `-value`, exactly, for any number (an `Int64` of `i64::MIN` becomes a decimal).
+pub(crate) fn negated(value: &Bson) -> Option<Bson> {
+    Some(match value {
+        Bson::Int32(i) => Bson::Int64(-i64::from(*i)),
+        Bson::Int64(i) => match i.checked_neg() {
+            Some(n) => Bson::Int64(n),
+            None => Bson::Decimal128(i128::from(*i).unsigned_abs().to_string().parse().ok()?),
+        },
+        Bson::Double(f) => Bson::Double(-f),
+        Bson::Decimal128(d) => {
+            let mut bytes = d.bytes();
+            // The sign is the top bit of the last (most significant) byte.
+            bytes[15] ^= 0x80;
+            Bson::Decimal128(Decimal128::from_bytes(bytes))
+        }
+        _ => return None,
+    })
+}
+
+/// `x / y` for `y != 0`, with at least 35 significant digits and a final digit that is
+/// non-zero when the division was inexact, so that [`pack`] rounds it correctly.
+fn quotient(x: Finite, y: Finite) -> Option<Finite> {
+    if x.digits.is_empty() {
+        return Some(Finite {
+            negative: x.negative != y.negative,
+            digits: Vec::new(),
+            exponent: 0,
+        });
+    }
+    // Scale the dividend so that the integer quotient has more digits than a decimal holds.
+    let scale = (y.digits.len() + PRECISION + 1).saturating_sub(x.digits.len());
+    let dividend = shifted(&x.digits, i32::try_from(scale).ok()?)?;
+    let mut quotient = Vec::with_capacity(dividend.len());
+    let mut remainder: Vec<u8> = Vec::new();
+    for &digit in dividend.iter().rev() {
+        remainder.insert(0, digit);
+        remainder = trimmed(remainder);
+        let mut q = 0;
+        while compare_digits(&remainder, &y.digits) != Ordering::Less {
+            remainder = subtract_digits(&remainder, &y.digits);
+            q += 1;
+        }
+        quotient.push(q);
+    }
+    quotient.reverse();
+    let mut exponent = x
+        .exponent
+        .checked_sub(y.exponent)?
+        .checked_sub(i32::try_from(scale).ok()?)?;
+    if remainder.is_empty() {
+        // An exact quotient takes the exponent closest to the operands' difference of
+        // exponents, as IEEE 754 prescribes (0.3 / 3 is 0.1, not 0.1000…).
+        let preferred = x.exponent.checked_sub(y.exponent)?;
+        let zeros = quotient.iter().take_while(|&&d| d == 0).count();
+        let drop = zeros.min(usize::try_from(preferred.saturating_sub(exponent)).unwrap_or(0));
+        quotient.drain(..drop);
+        exponent = exponent.checked_add(i32::try_from(drop).ok()?)?;
+    } else {
+        // A sticky digit below the rounding position.
+        quotient.insert(0, 1);
+        exponent = exponent.checked_sub(1)?;
+    }
+    Some(Finite {
+        negative: x.negative != y.negative,
+        digits: trimmed(quotient),
+        exponent,
+    })
+}
+
 /// The most significant digits a `Decimal128` holds.
 const PRECISION: usize = 34;
 
@@ -232,6 +319,39 @@ mod tests {
             Some(Bson::Decimal128(d)) => d.to_string(),
             other => format!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn quotients_round_to_34_digits_half_even() {
+        let div = |a: &str, b: &str| match divide(&dec(a), &dec(b)) {
+            Some(d) => d.to_string(),
+            None => "none".to_owned(),
+        };
+        assert_eq!(div("1", "3"), "0.3333333333333333333333333333333333");
+        assert_eq!(div("2", "3"), "0.6666666666666666666666666666666667");
+        assert_eq!(div("0.3", "3"), "0.1");
+        assert_eq!(div("-7.5", "2.5"), "-3");
+        assert_eq!(div("1", "8"), "0.125");
+        assert_eq!(div("0", "5"), "0");
+        assert_eq!(div("1", "0"), "none");
+        assert_eq!(
+            divide(&dec("1"), &Bson::Int32(4)).map(|d| d.to_string()),
+            Some("0.25".to_owned())
+        );
+    }
+
+    #[test]
+    fn negation_is_exact() {
+        assert_eq!(negated(&dec("0.1")), Some(dec("-0.1")));
+        assert_eq!(
+            negated(&Bson::Int32(i32::MIN)),
+            Some(Bson::Int64(2_147_483_648))
+        );
+        assert_eq!(
+            negated(&Bson::Int64(i64::MIN)),
+            Some(dec("9223372036854775808"))
+        );
+        assert_eq!(negated(&Bson::String("x".into())), None);
     }
 
     #[test]

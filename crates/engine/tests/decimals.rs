@@ -152,3 +152,65 @@ async fn sorts_groups_and_distinct_keep_close_decimals_apart() {
         "{distinct}"
     );
 }
+
+#[tokio::test]
+async fn aggregation_arithmetic_on_decimals_is_exact() {
+    let engine = Engine::new();
+    assert_ok(
+        insert(
+            &engine,
+            vec![
+                doc! {"_id": 1, "g": 1, "v": dec("0.1")},
+                doc! {"_id": 2, "g": 1, "v": dec("0.1")},
+                doc! {"_id": 3, "g": 1, "v": dec("0.1")},
+                doc! {"_id": 4, "g": 2, "v": dec("0.2"), "w": 5, "x": 1.5},
+            ],
+        )
+        .await,
+    );
+    let groups = first_batch(&assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"aggregate": "c", "pipeline": [
+                {"$group": {"_id": "$g", "sum": {"$sum": "$v"}, "avg": {"$avg": "$v"}}},
+                {"$sort": {"_id": 1}},
+            ], "cursor": {}},
+        )
+        .await,
+    ));
+    assert_eq!(groups[0].get("sum"), Some(&dec("0.3")), "{groups:?}");
+    assert_eq!(groups[0].get("avg"), Some(&dec("0.1")), "{groups:?}");
+
+    let projected = first_batch(&assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"aggregate": "c", "pipeline": [
+                {"$match": {"_id": 4}},
+                {"$project": {
+                    "add": {"$add": ["$w", "$x", "$v", dec("0.1")]},
+                    "difference": {"$subtract": [dec("0.3"), "$v"]},
+                    "product": {"$multiply": [dec("1.1"), dec("1.1")]},
+                    "third": {"$divide": [dec("1"), 3]},
+                    "abs": {"$abs": dec("-0.1")},
+                    "mean": {"$avg": [dec("0.1"), dec("0.2")]},
+                }},
+            ], "cursor": {}},
+        )
+        .await,
+    ));
+    let got = &projected[0];
+    // The double 1.5 (and the integer 5 with it) joins the decimals as a decimal of 15
+    // significant digits, as `mongod` converts a double, hence the trailing zeros.
+    assert_eq!(got.get("add"), Some(&dec("6.80000000000000")), "{got}");
+    assert_eq!(got.get("difference"), Some(&dec("0.1")), "{got}");
+    assert_eq!(got.get("product"), Some(&dec("1.21")), "{got}");
+    assert_eq!(
+        got.get("third"),
+        Some(&dec("0.3333333333333333333333333333333333")),
+        "{got}"
+    );
+    assert_eq!(got.get("abs"), Some(&dec("0.1")), "{got}");
+    assert_eq!(got.get("mean"), Some(&dec("0.15")), "{got}");
+}

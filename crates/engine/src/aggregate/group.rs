@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use bson::{Bson, Document};
 
-use crate::aggregate::expr::{Expr, Num, Sum, Value, Width, nullish};
+use crate::aggregate::expr::{Expr, Num, Sum, Value, nullish};
 use crate::compare::compare_values;
 use crate::error::{CommandError, CommandResult};
 use crate::keystring::key_of;
@@ -279,10 +279,7 @@ impl State {
         match self {
             State::Sum(sum) => sum.result().to_bson(),
             State::Avg(_, 0) => Bson::Null,
-            State::Avg(sum, count) => {
-                let width = sum.width().max(Width::Double);
-                Num::float(width, sum.as_f64() / count as f64).to_bson()
-            }
+            State::Avg(sum, count) => sum.mean(count).to_bson(),
             State::Extreme(best, _) => best.unwrap_or(Bson::Null),
             State::First(first) => first.unwrap_or(Bson::Null),
             State::Last(last) => last,

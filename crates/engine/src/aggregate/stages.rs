@@ -201,7 +201,9 @@ fn stage_count(spec: &Bson, stage: &str, code: i32) -> CommandResult<u64> {
     };
     let n = Num::of(spec).ok_or_else(|| invalid("Expected a number in: "))?;
     let whole = match n {
-        Num::Double(f) | Num::Decimal(f) if f.fract() != 0.0 || !f.is_finite() => {
+        Num::Double(_) | Num::Decimal(_)
+            if n.as_f64().fract() != 0.0 || !n.as_f64().is_finite() =>
+        {
             return Err(invalid("Expected an integer: "));
         }
         _ => n

@@ -17,6 +17,8 @@ struct AddState {
     width: Width,
     long_total: i64,
     double_total: f64,
+    /// The exact sum of the decimal operands, once there is one.
+    decimal_total: Option<Num>,
     is_date: bool,
 }
 
@@ -24,6 +26,13 @@ impl AddState {
     fn add_number(&mut self, n: Num) -> CommandResult<()> {
         if self.is_date {
             return self.add_to_date(n);
+        }
+        if let Num::Decimal(_) = n {
+            self.decimal_total = Some(match self.decimal_total {
+                Some(total) => total.decimal_sum(n),
+                None => n,
+            });
+            return Ok(());
         }
         let old = self.width;
         self.width = old.max(n.width());
@@ -52,6 +61,7 @@ impl AddState {
         }
         let so_far = self.result();
         self.long_total = 0;
+        self.decimal_total = None;
         self.is_date = true;
         self.add_to_date(so_far)?;
         self.add_to_date(Num::Long(millis))
@@ -64,7 +74,8 @@ impl AddState {
         let step = match n {
             Num::Int(i) => Some(i64::from(i)),
             Num::Long(i) => Some(i),
-            Num::Double(f) | Num::Decimal(f) => {
+            Num::Double(_) | Num::Decimal(_) => {
+                let f = n.as_f64();
                 let rounded = if n.width() == Width::Decimal {
                     f.round_ties_even()
                 } else {
@@ -82,9 +93,14 @@ impl AddState {
     }
 
     fn result(&self) -> Num {
-        match self.width {
+        // `width` is that of the operands other than decimals, which are summed apart.
+        let others = match self.width {
             Width::Int | Width::Long => integer(self.width, i128::from(self.long_total)),
-            Width::Double | Width::Decimal => Num::float(self.width, self.double_total),
+            Width::Double | Width::Decimal => Num::Double(self.double_total),
+        };
+        match self.decimal_total {
+            Some(decimals) => decimals.decimal_sum(others),
+            None => others,
         }
     }
 }

@@ -106,8 +106,8 @@ fn whole_millis(n: Num) -> Option<i64> {
     match n {
         Num::Int(i) => Some(i64::from(i)),
         Num::Long(i) => Some(i),
-        Num::Double(f) | Num::Decimal(f) => {
-            let rounded = f.round();
+        Num::Double(_) | Num::Decimal(_) => {
+            let rounded = n.as_f64().round();
             (-TWO_63..TWO_63)
                 .contains(&rounded)
                 .then_some(rounded as i64)
@@ -120,6 +120,7 @@ fn difference(x: Num, y: Num) -> Num {
     let width = x.width().max(y.width());
     match (x.as_integer(), y.as_integer()) {
         (Some(i), Some(j)) => num::integer(width, i128::from(i) - i128::from(j)),
+        _ if width == Width::Decimal => x.decimal_difference(y),
         _ => Num::float(width, x.as_f64() - y.as_f64()),
     }
 }
@@ -133,7 +134,12 @@ fn divide(a: &Value, b: &Value) -> CommandResult<Value> {
             ));
         }
         let width = x.width().max(y.width()).max(Width::Double);
-        return Ok(Some(Num::float(width, x.as_f64() / y.as_f64()).to_bson()));
+        let quotient = if width == Width::Decimal {
+            x.decimal_quotient(y)
+        } else {
+            Num::Double(x.as_f64() / y.as_f64())
+        };
+        return Ok(Some(quotient.to_bson()));
     }
     if nullish(a) || nullish(b) {
         return Ok(null());
@@ -194,6 +200,7 @@ fn unary(op: Op, value: &Value) -> CommandResult<Value> {
         }
         (Op::Abs, Num::Int(i)) => num::integer(Width::Int, i128::from(i).abs()),
         (Op::Abs, Num::Long(i)) => Num::Long(i.abs()),
+        (Op::Abs, Num::Decimal(_)) => n.decimal_abs(),
         (Op::Abs, _) => Num::float(n.width(), n.as_f64().abs()),
         (Op::Ceil, Num::Double(_) | Num::Decimal(_)) => Num::float(n.width(), n.as_f64().ceil()),
         (Op::Floor, Num::Double(_) | Num::Decimal(_)) => Num::float(n.width(), n.as_f64().floor()),

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 
 use bson::Bson;
 
-use super::num::{Num, Sum, Width};
+use super::num::{Num, Sum};
 use super::op::Op;
 use super::{Value, fixed, nullish, type_name};
 use crate::compare::{compare_values, values_equal};
@@ -159,7 +159,5 @@ fn average(inputs: Vec<&Bson>) -> Value {
     }
     let mut total = Sum::default();
     numbers.iter().for_each(|n| total.add(*n));
-    let width = total.width().max(Width::Double);
-    let mean = total.as_f64() / numbers.len() as f64;
-    Some(Num::float(width, mean).to_bson())
+    Some(total.mean(numbers.len() as u64).to_bson())
 }

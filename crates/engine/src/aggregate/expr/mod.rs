@@ -19,7 +19,7 @@ use std::cmp::Ordering;
 
 use bson::{Bson, Document};
 
-pub(crate) use num::{Num, Sum, Width};
+pub(crate) use num::{Num, Sum};
 use op::Op;
 
 use crate::aggregate::show::{self, Style};

@@ -1,12 +1,15 @@
 //! Numbers as aggregation arithmetic sees them: four widths, promoted `int` → `long` →
 //! `double` → `decimal`, with integer results widened when they overflow.
 //!
-//! `Decimal128` values take part in arithmetic through their nearest `f64`; a result is a
-//! decimal whenever an operand was, but it carries only a double's precision.
+//! A result is a decimal whenever an operand was. Sums, differences, products, quotients and
+//! averages of decimals are exact before one rounding to 34 digits, as in `mongod` (see
+//! [`crate::decimal`]); other operations on decimals (`$mod`, `$ceil`, `$floor`, `$round`,
+//! `$trunc`, the exponential functions) go through the nearest double.
 
 use bson::{Bson, Decimal128};
 
 use crate::compare::decimal_to_f64;
+use crate::decimal::{self, ArithOp};
 
 /// A numeric operand or result.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,8 +20,8 @@ pub(crate) enum Num {
     Long(i64),
     /// `double`.
     Double(f64),
-    /// `decimal`, held as its nearest double.
-    Decimal(f64),
+    /// `decimal`.
+    Decimal(Decimal128),
 }
 
 /// The width of a number; arithmetic results take the widest width of their operands.
@@ -42,7 +45,7 @@ impl Num {
             Bson::Int32(i) => Some(Num::Int(*i)),
             Bson::Int64(i) => Some(Num::Long(*i)),
             Bson::Double(f) => Some(Num::Double(*f)),
-            Bson::Decimal128(d) => Some(Num::Decimal(decimal_to_f64(d))),
+            Bson::Decimal128(d) => Some(Num::Decimal(*d)),
             _ => None,
         }
     }
@@ -53,7 +56,7 @@ impl Num {
             Num::Int(i) => Bson::Int32(i),
             Num::Long(i) => Bson::Int64(i),
             Num::Double(f) => Bson::Double(f),
-            Num::Decimal(f) => Bson::Decimal128(decimal_from_f64(f)),
+            Num::Decimal(d) => Bson::Decimal128(d),
         }
     }
 
@@ -72,7 +75,8 @@ impl Num {
         match self {
             Num::Int(i) => f64::from(i),
             Num::Long(i) => i as f64,
-            Num::Double(f) | Num::Decimal(f) => f,
+            Num::Double(f) => f,
+            Num::Decimal(d) => decimal_to_f64(&d),
         }
     }
 
@@ -95,17 +99,73 @@ impl Num {
         match self {
             Num::Int(i) => Some(i64::from(i)),
             Num::Long(i) => Some(i),
-            Num::Double(f) | Num::Decimal(f) => f64_to_exact_i64(f),
+            Num::Double(f) => f64_to_exact_i64(f),
+            Num::Decimal(d) => f64_to_exact_i64(decimal_to_f64(&d)),
         }
     }
 
     /// A number of width `width` holding the floating-point value `value`.
     pub(crate) fn float(width: Width, value: f64) -> Num {
         if width == Width::Decimal {
-            Num::Decimal(value)
+            Num::Decimal(decimal_from_f64(value))
         } else {
             Num::Double(value)
         }
+    }
+}
+
+impl Num {
+    /// `self + other`, exactly rounded to 34 digits, as a decimal.
+    pub(crate) fn decimal_sum(self, other: Num) -> Num {
+        decimal_result(decimal::arithmetic(
+            ArithOp::Add,
+            &self.to_bson(),
+            &other.to_bson(),
+        ))
+    }
+
+    /// `self × other`, exactly rounded to 34 digits, as a decimal.
+    pub(crate) fn decimal_product(self, other: Num) -> Num {
+        decimal_result(decimal::arithmetic(
+            ArithOp::Mul,
+            &self.to_bson(),
+            &other.to_bson(),
+        ))
+    }
+
+    /// `self - other`, exactly rounded to 34 digits, as a decimal.
+    pub(crate) fn decimal_difference(self, other: Num) -> Num {
+        match decimal::negated(&other.to_bson()).and_then(|minus| Num::of(&minus)) {
+            Some(minus) => self.decimal_sum(minus),
+            None => Num::float(Width::Decimal, self.as_f64() - other.as_f64()),
+        }
+    }
+
+    /// `self / other` for a non-zero `other`, exactly rounded to 34 digits, as a decimal.
+    pub(crate) fn decimal_quotient(self, other: Num) -> Num {
+        match decimal::divide(&self.to_bson(), &other.to_bson()) {
+            Some(d) => Num::Decimal(d),
+            None => Num::float(Width::Decimal, self.as_f64() / other.as_f64()),
+        }
+    }
+
+    /// `-self` for a negative decimal, else `self`: the exact absolute value of a decimal.
+    pub(crate) fn decimal_abs(self) -> Num {
+        match self {
+            // The sign is the top bit of the most significant byte.
+            Num::Decimal(d) if d.bytes()[15] & 0x80 != 0 => decimal::negated(&self.to_bson())
+                .and_then(|minus| Num::of(&minus))
+                .unwrap_or(self),
+            _ => self,
+        }
+    }
+}
+
+/// The decimal an exact operation produced (always one for numeric operands).
+fn decimal_result(value: Option<Bson>) -> Num {
+    match value {
+        Some(Bson::Decimal128(d)) => Num::Decimal(d),
+        _ => Num::Decimal(decimal_from_f64(f64::NAN)),
     }
 }
 
@@ -175,21 +235,29 @@ impl FloatSum {
     }
 }
 
-/// A running sum of numbers of any width, exact for integers.
+/// A running sum of numbers of any width, exact for integers and for decimals (which are
+/// summed apart, as `mongod` does, and meet the other parts at the end).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Sum {
     width: Width,
     integers: i128,
     floats: FloatSum,
+    decimals: Option<Num>,
 }
 
 impl Sum {
     /// Adds `n`.
     pub(crate) fn add(&mut self, n: Num) {
         self.width = self.width.max(n.width());
-        match n.as_integer() {
-            Some(i) => self.integers = self.integers.saturating_add(i128::from(i)),
-            None => self.floats.add(n.as_f64()),
+        match (n, n.as_integer()) {
+            (Num::Decimal(_), _) => {
+                self.decimals = Some(match self.decimals {
+                    Some(total) => total.decimal_sum(n),
+                    None => n,
+                });
+            }
+            (_, Some(i)) => self.integers = self.integers.saturating_add(i128::from(i)),
+            _ => self.floats.add(n.as_f64()),
         }
     }
 
@@ -197,19 +265,42 @@ impl Sum {
     pub(crate) fn as_f64(&self) -> f64 {
         let mut total = self.floats;
         total.add(self.integers as f64);
+        if let Some(decimals) = self.decimals {
+            total.add(decimals.as_f64());
+        }
         total.value()
     }
 
-    /// The widest width added so far.
-    pub(crate) fn width(&self) -> Width {
-        self.width
+    /// The total as a decimal: the decimals' exact sum plus the integers and the doubles.
+    fn decimal_total(&self) -> Num {
+        let integers = match i64::try_from(self.integers) {
+            Ok(i) => Num::Long(i),
+            Err(_) => Num::Double(self.integers as f64),
+        };
+        let floats = Num::Double(self.floats.value());
+        let mut total = self.decimals.unwrap_or(Num::Long(0)).decimal_sum(integers);
+        if self.floats.value() != 0.0 || !self.floats.value().is_finite() {
+            total = total.decimal_sum(floats);
+        }
+        total
+    }
+
+    /// The mean of `count` added values, at the widest width added (at least `double`).
+    pub(crate) fn mean(&self, count: u64) -> Num {
+        if self.width == Width::Decimal {
+            let divisor = i64::try_from(count).map_or(Num::Double(count as f64), Num::Long);
+            self.decimal_total().decimal_quotient(divisor)
+        } else {
+            Num::Double(self.as_f64() / count as f64)
+        }
     }
 
     /// The total at the widest width added, widened when an integer total overflows.
     pub(crate) fn result(&self) -> Num {
         match self.width {
             Width::Int | Width::Long => integer(self.width, self.integers),
-            Width::Double | Width::Decimal => Num::float(self.width, self.as_f64()),
+            Width::Double => Num::Double(self.as_f64()),
+            Width::Decimal => self.decimal_total(),
         }
     }
 }
@@ -226,6 +317,11 @@ pub(crate) fn product(nums: &[Num]) -> Num {
             (Some(p), Some(i)) => p.checked_mul(i),
             _ => None,
         };
+    }
+    if width == Width::Decimal {
+        return nums
+            .iter()
+            .fold(Num::Long(1), |product, n| product.decimal_product(*n));
     }
     match integer_product {
         Some(p) if width <= Width::Long => integer(width, i128::from(p)),

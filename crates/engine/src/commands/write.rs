@@ -308,12 +308,14 @@ fn update_one_statement(
         }
         return Ok(counts);
     }
-    let options = ApplyOptions {
-        is_insert: false,
-        now: DateTime::now(),
-    };
+    let now = DateTime::now();
     for Matched { id, doc } in found {
         counts.matched += 1;
+        let options = ApplyOptions {
+            is_insert: false,
+            now,
+            position: position_for(&s.update, &s.filter, &doc),
+        };
         if let Some(doc) = s.update.apply_owned(doc, &options)? {
             let bytes = encode_checked(&doc)?;
             exec.unit
@@ -322,6 +324,15 @@ fn update_one_statement(
         }
     }
     Ok(counts)
+}
+
+/// The array position the query matched in `doc`, when the update needs it for `$`.
+fn position_for(update: &Update, filter: &Filter, doc: &Document) -> Option<usize> {
+    if update.uses_position() {
+        filter.matched_position(doc)
+    } else {
+        None
+    }
 }
 
 /// The document an upsert inserts: the filter's equality fields, then the update applied as
@@ -346,6 +357,8 @@ fn upsert_document(filter: &Filter, update: &Update) -> CommandResult<Document> 
         &ApplyOptions {
             is_insert: true,
             now: DateTime::now(),
+            // An inserted document matched no array.
+            position: None,
         },
     )?;
     prepare_insert(&doc).map(Cow::into_owned)
@@ -516,6 +529,7 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
                 &ApplyOptions {
                     is_insert: false,
                     now: DateTime::now(),
+                    position: position_for(&update, &filter, &doc),
                 },
             )? {
                 let bytes = encode_checked(&new_doc)?;

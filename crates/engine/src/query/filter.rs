@@ -44,7 +44,19 @@ impl Filter {
 
     /// Whether `doc` matches.
     pub fn matches(&self, doc: &Document) -> bool {
-        self.root.matches(Container::Document(doc))
+        self.root.matches(Container::Document(doc), &mut None)
+    }
+
+    /// Where in an array `doc` matched, when it does: the position the update operator `$`
+    /// stands for. As in `mongod`, it is the index of the matching element in the first array
+    /// a predicate searched, the last predicate that found one deciding; `None` when `doc`
+    /// does not match or no predicate matched inside an array.
+    pub fn matched_position(&self, doc: &Document) -> Option<usize> {
+        let mut found = None;
+        self.root
+            .matches(Container::Document(doc), &mut found)
+            .then_some(found)
+            .flatten()
     }
 
     /// The paths the filter pins to one value by equality at its top level (implicit equality,
@@ -143,14 +155,21 @@ impl CmpOp {
 // Matching
 
 impl Node {
-    fn matches(&self, root: Container<'_>) -> bool {
-        match self {
-            Node::And(children) => children.iter().all(|c| c.matches(root)),
-            Node::Or(children) => children.iter().any(|c| c.matches(root)),
-            Node::Nor(children) => !children.iter().any(|c| c.matches(root)),
-            Node::Path(path, expr) => expr.matches_path(root, path),
+    /// Whether the node matches; a match inside an array records the element's position in
+    /// `found` (left as it was when the node does not match).
+    fn matches(&self, root: Container<'_>, found: &mut Option<usize>) -> bool {
+        let before = *found;
+        let matched = match self {
+            Node::And(children) => children.iter().all(|c| c.matches(root, found)),
+            Node::Or(children) => children.iter().any(|c| c.matches(root, found)),
+            Node::Nor(children) => !children.iter().any(|c| c.matches(root, &mut None)),
+            Node::Path(path, expr) => expr.matches_path(root, path, found),
             Node::Const(value) => *value,
+        };
+        if !matched {
+            *found = before;
         }
+        matched
     }
 
     fn is_trivially_true(&self) -> bool {
@@ -173,13 +192,30 @@ impl Node {
 }
 
 impl Expr {
-    fn matches_path(&self, root: Container<'_>, path: &FieldPath) -> bool {
+    /// Whether the values at `path` satisfy the expression; see [`Node::matches`] for
+    /// `found`.
+    fn matches_path(
+        &self,
+        root: Container<'_>,
+        path: &FieldPath,
+        found: &mut Option<usize>,
+    ) -> bool {
         match self {
-            Expr::Test(test) => any_value(root, path.parts(), test.leaf_arrays(), &mut |value| {
-                test.matches(value)
-            }),
-            Expr::Not(inner) => !inner.matches_path(root, path),
-            Expr::And(exprs) | Expr::All(exprs) => exprs.iter().all(|e| e.matches_path(root, path)),
+            Expr::Test(test) => {
+                any_value(root, path.parts(), test.leaf_arrays(), &mut |value, at| {
+                    if !test.matches(value) {
+                        return false;
+                    }
+                    if let Some(position) = at.or_else(|| test.element_position(value)) {
+                        *found = Some(position);
+                    }
+                    true
+                })
+            }
+            Expr::Not(inner) => !inner.matches_path(root, path, &mut None),
+            Expr::And(exprs) | Expr::All(exprs) => {
+                exprs.iter().all(|e| e.matches_path(root, path, found))
+            }
         }
     }
 
@@ -226,21 +262,29 @@ impl Test {
                 .is_some_and(|d| d.wrapping_rem(*divisor) == *remainder),
             Test::Bits(bits) => value.is_some_and(|v| bits.matches(v)),
             Test::Size(size) => matches!(value, Some(Bson::Array(items)) if items.len() == *size),
-            Test::ElemMatchObject(node) => array_any(value, |item| {
-                Container::of(item).is_some_and(|element| node.matches(element))
-            }),
-            Test::ElemMatchValue(exprs) => {
-                array_any(value, |item| exprs.iter().all(|e| e.matches_value(item)))
+            Test::ElemMatchObject(_) | Test::ElemMatchValue(_) => {
+                self.element_position(value).is_some()
             }
             Test::Never => false,
         }
     }
 }
 
-fn array_any(value: Option<&Bson>, pred: impl FnMut(&Bson) -> bool) -> bool {
-    match value {
-        Some(Bson::Array(items)) => items.iter().any(pred),
-        _ => false,
+impl Test {
+    /// The index of the first element an `$elemMatch` accepts (`None` for other tests).
+    fn element_position(&self, value: Option<&Bson>) -> Option<usize> {
+        let Some(Bson::Array(items)) = value else {
+            return None;
+        };
+        match self {
+            Test::ElemMatchObject(node) => items.iter().position(|item| {
+                Container::of(item).is_some_and(|element| node.matches(element, &mut None))
+            }),
+            Test::ElemMatchValue(exprs) => items
+                .iter()
+                .position(|item| exprs.iter().all(|e| e.matches_value(item))),
+            _ => None,
+        }
     }
 }
 
@@ -1347,6 +1391,51 @@ mod tests {
 
     fn matches(spec: Document, d: Document) -> bool {
         filter(&spec).matches(&d)
+    }
+
+    #[test]
+    fn the_matched_position_is_the_element_that_matched_in_the_first_array() {
+        let at = |spec: Document, d: Document| filter(&spec).matched_position(&d);
+        let grades = doc! {"grades": [80, 85, 90]};
+        assert_eq!(at(doc! {"grades": 85}, grades.clone()), Some(1));
+        assert_eq!(at(doc! {"grades": {"$gte": 85}}, grades.clone()), Some(1));
+        assert_eq!(at(doc! {"grades": 70}, grades.clone()), None, "no match");
+        assert_eq!(at(doc! {"_id": {"$exists": false}}, grades.clone()), None);
+        let items = doc! {"items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}, {"sku": "b", "qty": 2}]};
+        assert_eq!(at(doc! {"items.sku": "b"}, items.clone()), Some(1));
+        assert_eq!(
+            at(
+                doc! {"items": {"$elemMatch": {"sku": "b", "qty": {"$lt": 3}}}},
+                items.clone()
+            ),
+            Some(2)
+        );
+        assert_eq!(
+            at(
+                doc! {"items.qty": {"$lt": 3}, "items.sku": "b"},
+                items.clone()
+            ),
+            Some(1),
+            "the last predicate that matched in an array decides"
+        );
+        assert_eq!(
+            at(
+                doc! {"$or": [{"items.sku": "z"}, {"items.qty": 2}]},
+                items.clone()
+            ),
+            Some(2),
+            "a branch that failed leaves nothing behind"
+        );
+        assert_eq!(
+            at(doc! {"items.sku": {"$ne": "z"}}, items),
+            None,
+            "a negation matches no element"
+        );
+        assert_eq!(
+            at(doc! {"a.1": 5}, doc! {"a": [4, 5]}),
+            None,
+            "an explicit index is no match position"
+        );
     }
 
     fn parse_error(spec: Document) -> CommandError {

@@ -152,14 +152,18 @@ pub enum LeafArrays {
 }
 
 /// Walks `path` through `root` as `mongod`'s matcher does and calls `visit` with every value
-/// reached, `None` standing for a missing value; stops and returns `true` as soon as `visit`
-/// does.
+/// reached, `None` standing for a missing value, and where it was found; stops and returns
+/// `true` as soon as `visit` does.
 ///
 /// - A missing field, or a scalar where the path wants to go deeper, is visited as `None`.
 /// - An array met before the end of the path is searched: each element that is a document is
 ///   walked with the rest of the path; if the next component is an index (`"a.0.b"`), the
 ///   element at that index is walked with the components after it.
 /// - An array at the end of the path is visited as [`LeafArrays`] says.
+///
+/// Where a value was found is the index, in the first array the walk searched or expanded, of
+/// the element it came from (`None` when no array was searched, or the element was selected
+/// by an index component): the position the update operator `$` stands for.
 ///
 /// The walk allocates nothing.
 pub fn any_value<'a, F>(
@@ -169,42 +173,70 @@ pub fn any_value<'a, F>(
     visit: &mut F,
 ) -> bool
 where
-    F: FnMut(Option<&'a Bson>) -> bool,
+    F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
+{
+    walk(root, path, leaf, None, visit)
+}
+
+fn walk<'a, F>(
+    root: Container<'a>,
+    path: &[String],
+    leaf: LeafArrays,
+    position: Option<usize>,
+    visit: &mut F,
+) -> bool
+where
+    F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
 {
     let mut current = root;
     for (i, part) in path.iter().enumerate() {
         let Some(value) = current.get(part) else {
-            return visit(None);
+            return visit(None, position);
         };
         let rest = &path[i + 1..];
         if rest.is_empty() {
-            return visit_leaf(value, leaf, visit);
+            return visit_leaf(value, leaf, position, visit);
         }
         match value {
             Bson::Document(doc) => current = Container::Document(doc),
-            Bson::Array(items) => return any_in_array(items, rest, leaf, visit),
-            _ => return visit(None),
+            Bson::Array(items) => return any_in_array(items, rest, leaf, position, visit),
+            _ => return visit(None, position),
         }
     }
-    visit(None)
+    visit(None, position)
 }
 
-fn visit_leaf<'a, F>(value: &'a Bson, leaf: LeafArrays, visit: &mut F) -> bool
+fn visit_leaf<'a, F>(
+    value: &'a Bson,
+    leaf: LeafArrays,
+    position: Option<usize>,
+    visit: &mut F,
+) -> bool
 where
-    F: FnMut(Option<&'a Bson>) -> bool,
+    F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
 {
     if let (Bson::Array(items), LeafArrays::Expand) = (value, leaf) {
-        if items.iter().any(|item| visit(Some(item))) {
+        if items
+            .iter()
+            .enumerate()
+            .any(|(i, item)| visit(Some(item), position.or(Some(i))))
+        {
             return true;
         }
     }
-    visit(Some(value))
+    visit(Some(value), position)
 }
 
 /// Searches an array met with `rest` (non-empty) of the path still to walk.
-fn any_in_array<'a, F>(items: &'a [Bson], rest: &[String], leaf: LeafArrays, visit: &mut F) -> bool
+fn any_in_array<'a, F>(
+    items: &'a [Bson],
+    rest: &[String],
+    leaf: LeafArrays,
+    position: Option<usize>,
+    visit: &mut F,
+) -> bool
 where
-    F: FnMut(Option<&'a Bson>) -> bool,
+    F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
 {
     let offset = array_index(&rest[0]);
     let after = &rest[1..];
@@ -212,26 +244,37 @@ where
         let at_offset = offset == Some(i);
         match item {
             Bson::Document(doc) => {
-                any_value(Container::Document(doc), rest, leaf, visit)
-                    || (at_offset && at_position(item, after, leaf, visit))
+                walk(
+                    Container::Document(doc),
+                    rest,
+                    leaf,
+                    position.or(Some(i)),
+                    visit,
+                ) || (at_offset && at_position(item, after, leaf, position, visit))
             }
-            _ => at_offset && at_position(item, after, leaf, visit),
+            _ => at_offset && at_position(item, after, leaf, position, visit),
         }
     })
 }
 
 /// Walks the element an index component selected with the components `after` it.
-fn at_position<'a, F>(item: &'a Bson, after: &[String], leaf: LeafArrays, visit: &mut F) -> bool
+fn at_position<'a, F>(
+    item: &'a Bson,
+    after: &[String],
+    leaf: LeafArrays,
+    position: Option<usize>,
+    visit: &mut F,
+) -> bool
 where
-    F: FnMut(Option<&'a Bson>) -> bool,
+    F: FnMut(Option<&'a Bson>, Option<usize>) -> bool,
 {
     if after.is_empty() {
         // The path ends at the element itself; it is not expanded even if it is an array.
-        return visit(Some(item));
+        return visit(Some(item), position);
     }
     match item {
-        Bson::Document(doc) => any_value(Container::Document(doc), after, leaf, visit),
-        Bson::Array(inner) => any_in_array(inner, after, leaf, visit),
+        Bson::Document(doc) => walk(Container::Document(doc), after, leaf, position, visit),
+        Bson::Array(inner) => any_in_array(inner, after, leaf, position, visit),
         _ => false,
     }
 }
@@ -350,10 +393,15 @@ mod tests {
     fn reached(doc: &Document, path: &str, leaf: LeafArrays) -> Vec<Option<Bson>> {
         let path = FieldPath::new(path);
         let mut out = Vec::new();
-        any_value(doc.into(), path.parts(), leaf, &mut |v: Option<&Bson>| {
-            out.push(v.cloned());
-            false
-        });
+        any_value(
+            doc.into(),
+            path.parts(),
+            leaf,
+            &mut |v: Option<&Bson>, _| {
+                out.push(v.cloned());
+                false
+            },
+        );
         out
     }
 
@@ -440,9 +488,9 @@ mod tests {
             (&d).into(),
             path.parts(),
             LeafArrays::Expand,
-            &mut |v: Option<&Bson>| {
+            &mut |v: Option<&Bson>, at| {
                 seen += 1;
-                v == Some(&Bson::Int32(2))
+                v == Some(&Bson::Int32(2)) && at == Some(1)
             },
         );
         assert!(hit);

@@ -8,8 +8,12 @@
 //! Operators: `$set`, `$unset`, `$inc`, `$mul`, `$min`, `$max`, `$rename`, `$setOnInsert`,
 //! `$currentDate`, `$bit`, `$push` (with `$each`, `$position`, `$slice`, `$sort`),
 //! `$addToSet` (with `$each`), `$pop`, `$pull` and `$pullAll`. Paths may use the all-elements
-//! operator `$[]`. Pipeline updates, the positional `$` and the filtered `$[<id>]` operators
-//! (which need the query match and `arrayFilters`) are refused with `BadValue`.
+//! operator `$[]` and the positional `$`, which stands for the array position the query
+//! matched ([`ApplyOptions::position`], from [`Filter::matched_position`]). Pipeline updates
+//! and the filtered `$[<id>]` operators (which need `arrayFilters`) are refused with
+//! `BadValue`.
+//!
+//! [`Filter::matched_position`]: crate::query::filter::Filter::matched_position
 //!
 //! As in `mongod` 5.0+, the operators of one update are applied in the order of their paths
 //! (field names compare byte-wise, array indexes numerically), so new fields are appended in that
@@ -41,6 +45,9 @@ pub(crate) use matcher::ElementMatcher;
 const ID: &str = "_id";
 /// The all-elements positional operator.
 const ALL_POSITIONAL: &str = "$[]";
+
+/// The positional operator: the array position the query matched.
+const POSITIONAL: &str = "$";
 /// The most nulls an update may add to an array to reach an index (`mongod`'s limit).
 const MAX_PADDING: usize = 1_500_000;
 
@@ -51,6 +58,9 @@ pub struct ApplyOptions {
     pub is_insert: bool,
     /// The time `$currentDate` writes.
     pub now: DateTime,
+    /// The array position the query matched, which the positional `$` stands for (`None`:
+    /// the query matched no array element, and an update using `$` fails).
+    pub position: Option<usize>,
 }
 
 impl ApplyOptions {
@@ -102,6 +112,15 @@ impl Update {
     /// Whether this is a replacement document rather than update operators.
     pub fn is_replacement(&self) -> bool {
         matches!(self.kind, Kind::Replacement(_))
+    }
+
+    /// Whether a path uses the positional `$` (the caller must then find the position the
+    /// query matched; see [`ApplyOptions::position`]).
+    pub fn uses_position(&self) -> bool {
+        match &self.kind {
+            Kind::Replacement(_) => false,
+            Kind::Operators(updates) => updates.iter().any(|u| u.path.positional().is_some()),
+        }
     }
 
     /// Applies the update to `doc`; returns whether the document changed.
@@ -255,12 +274,44 @@ impl FieldPath {
             .any(|p| p == "$" || (p.starts_with("$[") && p.ends_with(']')))
     }
 
-    /// Refuses the positional operators this engine cannot resolve.
+    /// The index of the path's positional `$` component, if it has one.
+    fn positional(&self) -> Option<usize> {
+        self.parts.iter().position(|p| p == POSITIONAL)
+    }
+
+    /// The path with its positional `$` replaced by `position`.
+    fn resolved(&self, position: usize) -> FieldPath {
+        let parts: Vec<String> = self
+            .parts
+            .iter()
+            .map(|p| {
+                if p == POSITIONAL {
+                    position.to_string()
+                } else {
+                    p.clone()
+                }
+            })
+            .collect();
+        FieldPath {
+            dotted: parts.join("."),
+            parts,
+        }
+    }
+
+    /// Refuses misplaced positional operators and those this engine cannot resolve.
     fn check_positional(&self) -> CommandResult<()> {
+        let positional = self.parts.iter().filter(|p| *p == POSITIONAL).count();
+        if positional > 1 {
+            return Err(bad_value(format!(
+                "Too many positional (i.e. '$') elements found in path '{}'",
+                self.dotted
+            )));
+        }
         for (i, part) in self.parts.iter().enumerate() {
-            if part == "$" {
+            if part == POSITIONAL && i == 0 {
                 return Err(bad_value(format!(
-                    "The positional operator '$' is not supported by this engine (path '{}')",
+                    "Cannot have positional (i.e. '$') element in the first position in path \
+                     '{}'",
                     self.dotted
                 )));
             }
@@ -912,6 +963,24 @@ fn apply_operators_owned(
     updates: &[FieldUpdate],
     options: &ApplyOptions,
 ) -> CommandResult<Option<Document>> {
+    if updates.iter().any(|u| u.path.positional().is_some()) {
+        let Some(position) = options.position else {
+            return Err(bad_value(
+                "The positional operator did not find the match needed from the query.",
+            ));
+        };
+        let resolved: Vec<FieldUpdate> = updates
+            .iter()
+            .map(|u| FieldUpdate {
+                path: match u.path.positional() {
+                    Some(_) => u.path.resolved(position),
+                    None => u.path.clone(),
+                },
+                action: u.action.clone(),
+            })
+            .collect();
+        return apply_operators_owned(original, &resolved, options);
+    }
     let mut touched: Vec<&str> = Vec::new();
     for update in updates {
         let sources = match &update.action {
@@ -2356,6 +2425,7 @@ mod tests {
         ApplyOptions {
             is_insert: false,
             now: DateTime::from_millis(1_700_000_000_123),
+            position: None,
         }
     }
 
@@ -2515,7 +2585,7 @@ mod tests {
     }
 
     #[test]
-    fn empty_paths_and_positional_operators_are_refused() {
+    fn empty_paths_and_misplaced_positional_operators_are_refused() {
         let e = parse_error(doc! {"$set": {"": 1}});
         assert!(e.is(ErrorCode::EmptyFieldName));
         assert_eq!(e.message, "An empty update path is not valid.");
@@ -2524,13 +2594,48 @@ mod tests {
             e.message,
             "The update path 'a..b' contains an empty field name, which is not allowed."
         );
-        assert!(parse_error(doc! {"$set": {"a.$": 1}}).is(ErrorCode::BadValue));
+        let e = parse_error(doc! {"$set": {"$.a": 1}});
+        assert_eq!(
+            e.message,
+            "Cannot have positional (i.e. '$') element in the first position in path '$.a'"
+        );
+        let e = parse_error(doc! {"$set": {"a.$.b.$": 1}});
+        assert_eq!(
+            e.message,
+            "Too many positional (i.e. '$') elements found in path 'a.$.b.$'"
+        );
         let e = parse_error(doc! {"$set": {"a.$[x]": 1}});
         assert_eq!(
             e.message,
             "No array filter found for identifier 'x' in path 'a.$[x]'"
         );
         assert!(parse_error(doc! {"$set": {"$[]": 1}}).is(ErrorCode::BadValue));
+    }
+
+    #[test]
+    fn the_positional_operator_stands_for_the_matched_position() {
+        let at = |position| ApplyOptions {
+            position,
+            ..options()
+        };
+        let update = Update::parse(&Bson::Document(
+            doc! {"$set": {"items.$.qty": 0}, "$inc": {"n": 1}},
+        ))
+        .expect("parses");
+        assert!(update.uses_position());
+        let mut doc = doc! {"items": [{"qty": 1}, {"qty": 2}], "n": 0};
+        assert!(update.apply(&mut doc, &at(Some(1))).expect("applies"));
+        assert_same(&doc, &doc! {"items": [{"qty": 1}, {"qty": 0}], "n": 1});
+        let before = doc.clone();
+        let e = update.apply(&mut doc, &at(None)).expect_err("no position");
+        assert!(e.is(ErrorCode::BadValue));
+        assert_eq!(
+            e.message,
+            "The positional operator did not find the match needed from the query."
+        );
+        assert_same(&doc, &before);
+        let plain = Update::parse(&Bson::Document(doc! {"$set": {"a.0": 1}})).expect("parses");
+        assert!(!plain.uses_position());
     }
 
     // --- $set and paths ----------------------------------------------------------------------

@@ -1,0 +1,143 @@
+//! The positional update operator `$`: the element of an array that the query matched.
+
+mod common;
+
+use bson::{Document, doc};
+use causeway_engine::Engine;
+use common::*;
+
+async fn seeded() -> Engine {
+    let engine = Engine::new();
+    assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"insert": "c", "documents": [
+                {"_id": 1, "grades": [80, 85, 90], "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}]},
+                {"_id": 2, "grades": [85, 100], "items": [{"sku": "b", "qty": 2}, {"sku": "a", "qty": 7}]},
+            ]},
+        )
+        .await,
+    );
+    engine
+}
+
+async fn update(engine: &Engine, statement: Document) -> Document {
+    run(engine, "db", doc! {"update": "c", "updates": [statement]}).await
+}
+
+async fn get(engine: &Engine, id: i32) -> Document {
+    find_all(engine, "db", "c", doc! {"_id": id})
+        .await
+        .pop()
+        .expect("the document")
+}
+
+#[tokio::test]
+async fn dollar_updates_the_element_the_query_matched() {
+    let engine = seeded().await;
+    let reply = assert_ok(
+        update(
+            &engine,
+            doc! {"q": {"_id": 1, "grades": 85}, "u": {"$set": {"grades.$": 82}}},
+        )
+        .await,
+    );
+    assert_eq!(reply.get_i32("nModified").ok(), Some(1), "{reply}");
+    assert_eq!(
+        get(&engine, 1).await.get_array("grades").ok(),
+        Some(&vec![80.into(), 82.into(), 90.into()])
+    );
+
+    assert_ok(
+        update(
+            &engine,
+            doc! {"q": {"_id": 1, "items.sku": "b"}, "u": {"$inc": {"items.$.qty": 10}}},
+        )
+        .await,
+    );
+    assert_eq!(
+        get(&engine, 1).await.get_array("items").ok(),
+        Some(&vec![
+            doc! {"sku": "a", "qty": 1}.into(),
+            doc! {"sku": "b", "qty": 15}.into()
+        ])
+    );
+}
+
+#[tokio::test]
+async fn each_document_of_a_multi_update_uses_its_own_position() {
+    let engine = seeded().await;
+    let reply = assert_ok(
+        update(
+            &engine,
+            doc! {"q": {"items": {"$elemMatch": {"sku": "a"}}}, "u": {"$set": {"items.$.qty": 0}}, "multi": true},
+        )
+        .await,
+    );
+    assert_eq!(reply.get_i32("nModified").ok(), Some(2), "{reply}");
+    let qty = |doc: &Document, i: usize| {
+        doc.get_array("items")
+            .ok()
+            .and_then(|items| items[i].as_document()?.get_i32("qty").ok())
+    };
+    let (one, two) = (get(&engine, 1).await, get(&engine, 2).await);
+    assert_eq!((qty(&one, 0), qty(&one, 1)), (Some(0), Some(5)));
+    assert_eq!((qty(&two, 0), qty(&two, 1)), (Some(2), Some(0)));
+}
+
+#[tokio::test]
+async fn find_and_modify_resolves_dollar_too() {
+    let engine = seeded().await;
+    let reply = assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"findAndModify": "c", "query": {"_id": 2, "grades": 100}, "update": {"$set": {"grades.$": 99}}, "new": true},
+        )
+        .await,
+    );
+    let value = reply.get_document("value").expect("the new document");
+    assert_eq!(
+        value.get_array("grades").ok(),
+        Some(&vec![85.into(), 99.into()])
+    );
+}
+
+#[tokio::test]
+async fn dollar_without_an_array_match_fails_and_changes_nothing() {
+    let engine = seeded().await;
+    let before = get(&engine, 1).await;
+    let reply = assert_ok(
+        update(
+            &engine,
+            doc! {"q": {"_id": 1}, "u": {"$set": {"grades.$": 0}}},
+        )
+        .await,
+    );
+    let errors = reply.get_array("writeErrors").expect("a write error");
+    let error = errors[0].as_document().expect("a document");
+    assert_eq!(error.get_i32("code").ok(), Some(2), "{reply}");
+    assert_eq!(
+        error.get_str("errmsg").ok(),
+        Some("The positional operator did not find the match needed from the query.")
+    );
+    assert_eq!(get(&engine, 1).await, before);
+
+    let reply = assert_ok(
+        update(
+            &engine,
+            doc! {"q": {"_id": 3, "grades": 1}, "u": {"$set": {"grades.$": 0}}, "upsert": true},
+        )
+        .await,
+    );
+    assert!(
+        reply.get_array("writeErrors").is_ok(),
+        "an upsert has no position: {reply}"
+    );
+    assert!(
+        find_all(&engine, "db", "c", doc! {"_id": 3})
+            .await
+            .is_empty()
+    );
+}

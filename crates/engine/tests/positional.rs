@@ -1,4 +1,5 @@
-//! The positional update operator `$`: the element of an array that the query matched.
+//! The positional update operators: `$`, the element of an array that the query matched, and
+//! `$[<identifier>]`, the elements an array filter accepts.
 
 mod common;
 
@@ -139,5 +140,133 @@ async fn dollar_without_an_array_match_fails_and_changes_nothing() {
         find_all(&engine, "db", "c", doc! {"_id": 3})
             .await
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn array_filters_select_the_elements_an_identifier_updates() {
+    let engine = seeded().await;
+    assert_ok(
+        update(
+            &engine,
+            doc! {"q": {"_id": 1}, "u": {"$set": {"grades.$[high]": 100}}, "arrayFilters": [{"high": {"$gte": 85}}]},
+        )
+        .await,
+    );
+    assert_eq!(
+        get(&engine, 1).await.get_array("grades").ok(),
+        Some(&vec![80.into(), 100.into(), 100.into()])
+    );
+    let reply = assert_ok(
+        update(
+            &engine,
+            doc! {
+                "q": {},
+                "u": {"$inc": {"items.$[b].qty": 1, "items.$[a].qty": -1}},
+                "arrayFilters": [{"b.sku": "b"}, {"a.sku": "a"}],
+                "multi": true,
+            },
+        )
+        .await,
+    );
+    assert_eq!(reply.get_i32("nModified").ok(), Some(2), "{reply}");
+    assert_eq!(
+        get(&engine, 2).await.get_array("items").ok(),
+        Some(&vec![
+            doc! {"sku": "b", "qty": 3}.into(),
+            doc! {"sku": "a", "qty": 6}.into()
+        ])
+    );
+
+    let reply = assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {
+                "findAndModify": "c", "query": {"_id": 2},
+                "update": {"$set": {"grades.$[g]": 0}}, "arrayFilters": [{"g": {"$lt": 90}}],
+                "new": true,
+            },
+        )
+        .await,
+    );
+    let value = reply.get_document("value").expect("the new document");
+    assert_eq!(
+        value.get_array("grades").ok(),
+        Some(&vec![0.into(), 100.into()])
+    );
+}
+
+#[tokio::test]
+async fn malformed_array_filters_are_refused_with_mongods_errors() {
+    let engine = seeded().await;
+    let statement_error = |reply: &Document| -> (i32, String) {
+        let error = reply
+            .get_array("writeErrors")
+            .ok()
+            .and_then(|errors| errors.first()?.as_document().cloned())
+            .unwrap_or_else(|| panic!("a write error: {reply}"));
+        (
+            error.get_i32("code").unwrap_or(0),
+            error.get_str("errmsg").unwrap_or("").to_owned(),
+        )
+    };
+    let reply = update(
+        &engine,
+        doc! {"q": {"_id": 1}, "u": {"$set": {"a.$[i]": 5}}, "arrayFilters": [{"i": 0}, {"j": 0}]},
+    )
+    .await;
+    assert_eq!(
+        statement_error(&reply),
+        (
+            9,
+            "The array filter for identifier 'j' was not used in the update { $set: { a.$[i]: 5 } }"
+                .to_owned()
+        )
+    );
+    let reply = update(
+        &engine,
+        doc! {"q": {"_id": 1}, "u": {"$set": {"a.$[i]": 5}}},
+    )
+    .await;
+    assert_eq!(
+        statement_error(&reply),
+        (
+            2,
+            "No array filter found for identifier 'i' in path 'a.$[i]'".to_owned()
+        )
+    );
+    let reply = update(
+        &engine,
+        doc! {"q": {"_id": 1}, "u": {"$set": {"missing.$[i]": 5}}, "arrayFilters": [{"i": 0}]},
+    )
+    .await;
+    assert_eq!(
+        statement_error(&reply),
+        (
+            2,
+            "The path 'missing' must exist in the document in order to apply array updates."
+                .to_owned()
+        )
+    );
+    let reply = update(
+        &engine,
+        doc! {"q": {"_id": 1}, "u": {"$set": {"a.$[i]": 5}}, "arrayFilters": {"i": 0}},
+    )
+    .await;
+    assert_eq!(code_name(&reply), Some("TypeMismatch"), "{reply}");
+    let reply = run(
+        &engine,
+        "db",
+        doc! {"findAndModify": "c", "query": {"_id": 1}, "remove": true, "arrayFilters": [{"i": 0}]},
+    )
+    .await;
+    assert_eq!(
+        reply.get_str("errmsg").ok(),
+        Some("Cannot specify arrayFilters and remove=true")
+    );
+    assert_eq!(
+        get(&engine, 1).await.get_array("grades").map(Vec::len).ok(),
+        Some(3)
     );
 }

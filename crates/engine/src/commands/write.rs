@@ -198,6 +198,7 @@ impl UpdateStatement {
         }
         opt_bool(statement, "update.updates", "upsert")?;
         opt_bool(statement, "update.updates", "multi")?;
+        array_filters(statement, "update.updates")?;
         unsupported_options(statement, "update.updates")
     }
 
@@ -206,7 +207,10 @@ impl UpdateStatement {
         let empty = Document::new();
         let statement = statement.as_document().unwrap_or(&empty);
         let filter = Filter::parse(statement.get_document("q").unwrap_or(&empty))?;
-        let update = Update::parse(statement.get("u").unwrap_or(&Bson::Null))?;
+        let update = Update::parse_with_array_filters(
+            statement.get("u").unwrap_or(&Bson::Null),
+            array_filters(statement, "update.updates")?,
+        )?;
         let upsert = opt_bool(statement, "update.updates", "upsert")?.unwrap_or(false);
         let multi = opt_bool(statement, "update.updates", "multi")?.unwrap_or(false);
         if multi && update.is_replacement() {
@@ -232,15 +236,19 @@ fn unsupported_options(statement: &Document, context: &str) -> CommandResult<()>
             "{context}.collation: only the simple collation is supported by this engine"
         )));
     }
-    if statement
-        .get("arrayFilters")
-        .is_some_and(|a| !matches!(a, Bson::Array(items) if items.is_empty()))
-    {
-        return Err(CommandError::bad_value(format!(
-            "{context}.arrayFilters are not supported by this engine"
-        )));
-    }
     Ok(())
+}
+
+/// The `arrayFilters` of an update statement or a `findAndModify` (none when absent).
+fn array_filters<'a>(statement: &'a Document, context: &str) -> CommandResult<&'a [Bson]> {
+    match statement.get("arrayFilters") {
+        None => Ok(&[]),
+        Some(Bson::Array(filters)) => Ok(filters),
+        Some(other) => Err(CommandError::type_mismatch(format!(
+            "BSON field '{context}.arrayFilters' is the wrong type '{}', expected type 'array'",
+            crate::compare::type_name(other)
+        ))),
+    }
 }
 
 /// What one update statement did.
@@ -494,7 +502,16 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
     let remove = opt_bool(body, CMD, "remove")?.unwrap_or(false);
     let return_new = opt_bool(body, CMD, "new")?.unwrap_or(false);
     let upsert = opt_bool(body, CMD, "upsert")?.unwrap_or(false);
-    let update = body.get("update").map(Update::parse).transpose()?;
+    let filters = array_filters(body, CMD)?;
+    if remove && body.contains_key("arrayFilters") {
+        return Err(
+            CommandError::failed_to_parse("Cannot specify arrayFilters and remove=true").into(),
+        );
+    }
+    let update = body
+        .get("update")
+        .map(|u| Update::parse_with_array_filters(u, filters))
+        .transpose()?;
     match (&update, remove) {
         (Some(_), true) => return Err(CommandError::failed_to_parse("Cannot specify both an update and remove=true").into()),
         (None, false) => return Err(CommandError::failed_to_parse("Either an update or remove=true must be specified").into()),

@@ -1,6 +1,7 @@
 //! The query and update language: filters, updates, projections and sorts over
 //! `bson::Document`s, with `mongod`'s semantics.
 
+pub mod array_filters;
 pub mod filter;
 pub mod path;
 pub mod projection;

@@ -8,10 +8,10 @@
 //! Operators: `$set`, `$unset`, `$inc`, `$mul`, `$min`, `$max`, `$rename`, `$setOnInsert`,
 //! `$currentDate`, `$bit`, `$push` (with `$each`, `$position`, `$slice`, `$sort`),
 //! `$addToSet` (with `$each`), `$pop`, `$pull` and `$pullAll`. Paths may use the all-elements
-//! operator `$[]` and the positional `$`, which stands for the array position the query
-//! matched ([`ApplyOptions::position`], from [`Filter::matched_position`]). Pipeline updates
-//! and the filtered `$[<id>]` operators (which need `arrayFilters`) are refused with
-//! `BadValue`.
+//! operator `$[]`, the filtered `$[<identifier>]` (the elements its array filter accepts; see
+//! [`Update::parse_with_array_filters`]) and the positional `$`, which stands for the array
+//! position the query matched ([`ApplyOptions::position`], from
+//! [`Filter::matched_position`]). Pipeline updates are refused with `BadValue`.
 //!
 //! [`Filter::matched_position`]: crate::query::filter::Filter::matched_position
 //!
@@ -38,6 +38,7 @@ use regex::{Regex, RegexBuilder};
 use crate::compare::{Number, compare_values, values_equal};
 use crate::decimal::{self, ArithOp};
 use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::query::array_filters::{ArrayFilter, parse_array_filters};
 
 pub(crate) use matcher::ElementMatcher;
 
@@ -48,6 +49,18 @@ const ALL_POSITIONAL: &str = "$[]";
 
 /// The positional operator: the array position the query matched.
 const POSITIONAL: &str = "$";
+
+/// The identifier of a `$[<identifier>]` path component.
+fn filter_identifier(part: &str) -> Option<&str> {
+    part.strip_prefix("$[")?
+        .strip_suffix(']')
+        .filter(|id| !id.is_empty())
+}
+
+/// Whether a path component updates elements of an array: `$[]` or `$[<identifier>]`.
+fn is_array_update(part: &str) -> bool {
+    part == ALL_POSITIONAL || filter_identifier(part).is_some()
+}
 /// The most nulls an update may add to an array to reach an index (`mongod`'s limit).
 const MAX_PADDING: usize = 1_500_000;
 
@@ -76,6 +89,8 @@ impl ApplyOptions {
 #[derive(Debug, Clone)]
 pub struct Update {
     kind: Kind,
+    /// The `arrayFilters` that `$[<identifier>]` paths name.
+    array_filters: Vec<ArrayFilter>,
 }
 
 #[derive(Debug, Clone)]
@@ -88,25 +103,57 @@ enum Kind {
 impl Update {
     /// Parses the `u` of an update statement (a document; a pipeline is refused).
     pub fn parse(spec: &Bson) -> CommandResult<Update> {
-        match spec {
-            Bson::Document(doc) => Self::parse_document(doc),
-            Bson::Array(_) => Err(bad_value(
-                "aggregation pipeline updates are not supported by this engine",
-            )),
-            _ => Err(CommandError::failed_to_parse(
-                "Update argument must be either an object or an array",
-            )),
-        }
+        Self::parse_with_array_filters(spec, &[])
     }
 
-    fn parse_document(doc: &Document) -> CommandResult<Update> {
+    /// Parses the `u` of an update statement with its `arrayFilters`; every filter must be
+    /// used by a `$[<identifier>]` path and every such path must have its filter.
+    pub fn parse_with_array_filters(spec: &Bson, array_filters: &[Bson]) -> CommandResult<Update> {
+        let array_filters = parse_array_filters(array_filters)?;
+        let update = match spec {
+            Bson::Document(doc) => Self::parse_document(doc, &array_filters)?,
+            Bson::Array(_) => {
+                return Err(bad_value(
+                    "aggregation pipeline updates are not supported by this engine",
+                ));
+            }
+            _ => {
+                return Err(CommandError::failed_to_parse(
+                    "Update argument must be either an object or an array",
+                ));
+            }
+        };
+        Ok(update)
+    }
+
+    fn parse_document(doc: &Document, array_filters: &[ArrayFilter]) -> CommandResult<Update> {
         let operators = doc.keys().next().is_some_and(|k| k.starts_with('$'));
         let kind = if operators {
-            Kind::Operators(parse_operators(doc)?)
+            Kind::Operators(parse_operators(doc, array_filters)?)
         } else {
             Kind::Replacement(doc.clone())
         };
-        Ok(Update { kind })
+        for filter in array_filters {
+            let used = match &kind {
+                Kind::Operators(updates) => updates.iter().any(|u| {
+                    u.path
+                        .filter_identifiers()
+                        .any(|id| id == filter.identifier())
+                }),
+                Kind::Replacement(_) => false,
+            };
+            if !used {
+                return Err(CommandError::failed_to_parse(format!(
+                    "The array filter for identifier '{}' was not used in the update {}",
+                    filter.identifier(),
+                    display_value(&Bson::Document(doc.clone()))
+                )));
+            }
+        }
+        Ok(Update {
+            kind,
+            array_filters: array_filters.to_vec(),
+        })
     }
 
     /// Whether this is a replacement document rather than update operators.
@@ -149,7 +196,9 @@ impl Update {
                 let updated = replace(&doc, replacement)?;
                 Ok((!documents_identical(&doc, &updated)).then_some(updated))
             }
-            Kind::Operators(updates) => apply_operators_owned(doc, updates, options),
+            Kind::Operators(updates) => {
+                apply_operators_owned(doc, updates, options, &self.array_filters)
+            }
         }
     }
 }
@@ -298,8 +347,13 @@ impl FieldPath {
         }
     }
 
-    /// Refuses misplaced positional operators and those this engine cannot resolve.
-    fn check_positional(&self) -> CommandResult<()> {
+    /// The identifiers of the path's `$[<identifier>]` components.
+    fn filter_identifiers(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|p| filter_identifier(p))
+    }
+
+    /// Refuses misplaced positional operators, and `$[<identifier>]` without its filter.
+    fn check_positional(&self, array_filters: &[ArrayFilter]) -> CommandResult<()> {
         let positional = self.parts.iter().filter(|p| *p == POSITIONAL).count();
         if positional > 1 {
             return Err(bad_value(format!(
@@ -315,15 +369,16 @@ impl FieldPath {
                     self.dotted
                 )));
             }
-            if part == ALL_POSITIONAL && i == 0 {
+            if is_array_update(part) && i == 0 {
                 return Err(bad_value(format!(
                     "Cannot have array filter identifier (i.e. '$[<id>]') element in the first \
                      position in path '{}'",
                     self.dotted
                 )));
             }
-            if part != ALL_POSITIONAL && part.starts_with("$[") && part.ends_with(']') {
-                let identifier = &part[2..part.len() - 1];
+            if let Some(identifier) = filter_identifier(part)
+                && !array_filters.iter().any(|f| f.identifier() == identifier)
+            {
                 return Err(bad_value(format!(
                     "No array filter found for identifier '{identifier}' in path '{}'",
                     self.dotted
@@ -475,7 +530,10 @@ enum PushSort {
     Fields(Vec<(Vec<String>, bool)>),
 }
 
-fn parse_operators(doc: &Document) -> CommandResult<Vec<FieldUpdate>> {
+fn parse_operators(
+    doc: &Document,
+    array_filters: &[ArrayFilter],
+) -> CommandResult<Vec<FieldUpdate>> {
     let mut registry = PathRegistry::default();
     let mut updates = Vec::new();
     for (name, operand) in doc {
@@ -502,7 +560,7 @@ fn parse_operators(doc: &Document) -> CommandResult<Vec<FieldUpdate>> {
             let update = if operator == Operator::Rename {
                 parse_rename(field, value, &mut registry)?
             } else {
-                parse_field(operator, field, value, &mut registry)?
+                parse_field(operator, field, value, &mut registry, array_filters)?
             };
             updates.push(update);
         }
@@ -516,9 +574,10 @@ fn parse_field(
     field: &str,
     value: &Bson,
     registry: &mut PathRegistry,
+    array_filters: &[ArrayFilter],
 ) -> CommandResult<FieldUpdate> {
     let path = FieldPath::parse(field)?;
-    path.check_positional()?;
+    path.check_positional(array_filters)?;
     let action = parse_action(operator, field, value)?;
     registry.register(&path)?;
     Ok(FieldUpdate { path, action })
@@ -881,6 +940,8 @@ fn compare_components(x: &str, y: &str) -> Ordering {
 /// What every field update of one `apply` shares.
 struct Ctx<'a> {
     options: &'a ApplyOptions,
+    /// The filters `$[<identifier>]` components select elements by.
+    array_filters: &'a [ArrayFilter],
     /// The document's `_id` before the update; if it has one, it may not change.
     id: Option<&'a Bson>,
 }
@@ -962,6 +1023,7 @@ fn apply_operators_owned(
     original: Document,
     updates: &[FieldUpdate],
     options: &ApplyOptions,
+    array_filters: &[ArrayFilter],
 ) -> CommandResult<Option<Document>> {
     if updates.iter().any(|u| u.path.positional().is_some()) {
         let Some(position) = options.position else {
@@ -979,7 +1041,7 @@ fn apply_operators_owned(
                 action: u.action.clone(),
             })
             .collect();
-        return apply_operators_owned(original, &resolved, options);
+        return apply_operators_owned(original, &resolved, options, array_filters);
     }
     let mut touched: Vec<&str> = Vec::new();
     for update in updates {
@@ -1003,6 +1065,7 @@ fn apply_operators_owned(
     let ctx = Ctx {
         options,
         id: id.as_ref(),
+        array_filters,
     };
     let mut root = Bson::Document(original);
     for update in updates {
@@ -1086,7 +1149,16 @@ fn walk(current: &mut Bson, taken: &mut Vec<String>, w: &Walk<'_>) -> CommandRes
         return Ok(());
     };
     if part == ALL_POSITIONAL {
-        return walk_all_elements(current, taken, w);
+        return walk_elements(current, taken, w, None);
+    }
+    if let Some(identifier) = filter_identifier(part) {
+        // Parsing checked that every identifier has its filter.
+        let filter = w
+            .ctx
+            .array_filters
+            .iter()
+            .find(|f| f.identifier() == identifier);
+        return walk_elements(current, taken, w, filter);
     }
     match probe(current, part) {
         Found::NotViable => not_viable(current, part, taken, w),
@@ -1106,14 +1178,18 @@ fn walk(current: &mut Bson, taken: &mut Vec<String>, w: &Walk<'_>) -> CommandRes
     }
 }
 
-/// Applies the rest of the path to every element of the array `current` (`$[]`).
-fn walk_all_elements(
+/// Applies the rest of the path to every element of the array `current` (`$[]`), or to
+/// those `filter` accepts (`$[<identifier>]`).
+fn walk_elements(
     current: &mut Bson,
     taken: &mut Vec<String>,
     w: &Walk<'_>,
+    filter: Option<&ArrayFilter>,
 ) -> CommandResult<()> {
-    let len = match current {
-        Bson::Array(array) => array.len(),
+    let selected: Vec<usize> = match current {
+        Bson::Array(array) => (0..array.len())
+            .filter(|&i| filter.is_none_or(|f| f.accepts(&array[i])))
+            .collect(),
         other => {
             let name = taken.last().map_or("", String::as_str);
             return Err(bad_value(format!(
@@ -1123,7 +1199,7 @@ fn walk_all_elements(
         }
     };
     let last = taken.len() + 1 == w.path.parts.len();
-    for i in 0..len {
+    for i in selected {
         let key = i.to_string();
         if last {
             update_existing(current, &key, taken, w)?;
@@ -1190,7 +1266,7 @@ fn create_missing(
 ) -> CommandResult<()> {
     let depth = taken.len();
     let rest = &w.path.parts[depth..];
-    if let Some(offset) = rest.iter().position(|p| p == ALL_POSITIONAL) {
+    if let Some(offset) = rest.iter().position(|p| is_array_update(p)) {
         let mut prefix = taken.to_vec();
         prefix.extend(rest[..offset].iter().cloned());
         return Err(bad_value(format!(

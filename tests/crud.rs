@@ -617,3 +617,41 @@ async fn operations_take_an_explicit_session() {
         0
     );
 }
+
+#[tokio::test]
+async fn positional_updates_change_the_matched_and_the_filtered_elements() {
+    let client = Client::embedded();
+    let carts = client.database("test").collection::<Document>("carts");
+    carts
+        .insert_one(doc! {"_id": 1, "items": [{"sku": "a", "qty": 0}, {"sku": "b", "qty": 3}, {"sku": "c", "qty": 0}]})
+        .await
+        .expect("insert");
+    carts
+        .update_one(
+            doc! {"_id": 1, "items.sku": "b"},
+            doc! {"$inc": {"items.$.qty": 1}},
+        )
+        .await
+        .expect("the matched element");
+    let after = carts
+        .find_one_and_update(doc! {"_id": 1}, doc! {"$set": {"items.$[empty].qty": 9}})
+        .array_filters([doc! {"empty.qty": 0}])
+        .return_document(ReturnDocument::After)
+        .await
+        .expect("the filtered elements")
+        .expect("the cart");
+    let quantities: Vec<i32> = after
+        .get_array("items")
+        .expect("items")
+        .iter()
+        .filter_map(|i| i.as_document()?.get_i32("qty").ok())
+        .collect();
+    assert_eq!(quantities, [9, 4, 9]);
+
+    let unused = carts
+        .update_one(doc! {"_id": 1}, doc! {"$set": {"items.0.qty": 1}})
+        .array_filters([doc! {"x": 0}])
+        .await
+        .expect_err("an unused array filter");
+    assert_eq!(unused.code(), Some(9), "{unused}");
+}

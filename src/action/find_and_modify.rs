@@ -146,6 +146,15 @@ pub struct FindOneAndUpdate<'a, T> {
 impl<'a, T> FindOneAndUpdate<'a, T> {
     find_and_modify_methods!();
     change_methods!();
+
+    /// The conditions that pick the array elements `$[<identifier>]` paths of the update
+    /// change: each filter names one identifier (`{"item.qty": {"$lt": 5}}` for
+    /// `"items.$[item].qty"`).
+    pub fn array_filters(mut self, filters: impl IntoIterator<Item = Document>) -> Self {
+        let filters: Vec<Bson> = filters.into_iter().map(Bson::Document).collect();
+        self.options.insert("arrayFilters", filters);
+        self
+    }
 }
 
 impl<'a, T: DeserializeOwned + Send + Sync + 'a> IntoFuture for FindOneAndUpdate<'a, T> {

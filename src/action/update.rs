@@ -124,6 +124,7 @@ pub struct Update<'a> {
     multi: bool,
     upsert: bool,
     hint: Option<Bson>,
+    array_filters: Option<Vec<Bson>>,
     session: Binding<'a>,
     options: Document,
     write_concern: Option<WriteConcern>,
@@ -143,6 +144,7 @@ impl<'a> Update<'a> {
             multi,
             upsert: false,
             hint: None,
+            array_filters: None,
             session: Binding::default(),
             options: Document::new(),
             write_concern: None,
@@ -169,6 +171,33 @@ impl<'a> Update<'a> {
         self.write_concern = Some(write_concern);
         self
     }
+
+    /// The conditions that pick the array elements `$[<identifier>]` paths of the update
+    /// change: each filter names one identifier.
+    ///
+    /// ```
+    /// # async fn example() -> causeway::Result<()> {
+    /// use bson::{Document, doc};
+    ///
+    /// let client = causeway::Client::embedded();
+    /// let carts = client.database("shop").collection::<Document>("carts");
+    /// carts
+    ///     .insert_one(doc! {"_id": 1, "items": [{"sku": "a", "qty": 0}, {"sku": "b", "qty": 3}]})
+    ///     .await?;
+    /// carts
+    ///     .update_one(doc! {"_id": 1}, doc! {"$set": {"items.$[empty].qty": 1}})
+    ///     .array_filters([doc! {"empty.qty": 0}])
+    ///     .await?;
+    /// let cart = carts.find_one(doc! {"_id": 1}).await?.expect("the cart");
+    /// assert_eq!(cart.get_array("items").expect("items")[0], doc! {"sku": "a", "qty": 1}.into());
+    /// # Ok(())
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(example()).unwrap();
+    /// ```
+    pub fn array_filters(mut self, filters: impl IntoIterator<Item = Document>) -> Self {
+        self.array_filters = Some(filters.into_iter().map(Bson::Document).collect());
+        self
+    }
 }
 
 impl<'a> IntoFuture for Update<'a> {
@@ -184,6 +213,7 @@ impl<'a> IntoFuture for Update<'a> {
                 multi: self.multi,
                 upsert: self.upsert,
                 hint: self.hint,
+                array_filters: self.array_filters,
             };
             let write = WriteOptions {
                 session: self.session,
@@ -242,6 +272,7 @@ impl<'a> IntoFuture for ReplaceOne<'a> {
                 multi: false,
                 upsert: self.upsert,
                 hint: self.hint,
+                array_filters: None,
             };
             let write = WriteOptions {
                 session: self.session,
@@ -260,6 +291,7 @@ struct UpdateStatement {
     multi: bool,
     upsert: bool,
     hint: Option<Bson>,
+    array_filters: Option<Vec<Bson>>,
 }
 
 /// How a write runs: its session, its command-level options and its write concern.
@@ -284,6 +316,9 @@ async fn run_update(
     };
     if let Some(hint) = statement.hint {
         entry.insert("hint", hint);
+    }
+    if let Some(filters) = statement.array_filters {
+        entry.insert("arrayFilters", filters);
     }
     let mut command = doc! {"update": coll.name.clone(), "updates": [entry], "ordered": true};
     command.extend(write.options);

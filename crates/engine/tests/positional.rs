@@ -270,3 +270,87 @@ async fn malformed_array_filters_are_refused_with_mongods_errors() {
         Some(3)
     );
 }
+
+#[tokio::test]
+async fn a_positional_projection_keeps_the_matched_element() {
+    let engine = seeded().await;
+    let found = first_batch(&assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"find": "c", "filter": {"grades": {"$gte": 85}}, "projection": {"grades.$": 1}, "sort": {"_id": 1}},
+        )
+        .await,
+    ));
+    assert_eq!(
+        found,
+        [
+            doc! {"_id": 1, "grades": [85]},
+            doc! {"_id": 2, "grades": [85]}
+        ]
+    );
+    let found = first_batch(&assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"find": "c", "filter": {"_id": 2, "items.sku": "a"}, "projection": {"items.$": 1, "_id": 0}},
+        )
+        .await,
+    ));
+    assert_eq!(found, [doc! {"items": [{"sku": "a", "qty": 7}]}]);
+
+    let reply = run(
+        &engine,
+        "db",
+        doc! {"find": "c", "filter": {"_id": 1}, "projection": {"grades.$": 1}},
+    )
+    .await;
+    assert_eq!(reply.get_i32("code").ok(), Some(51246), "{reply}");
+    for (projection, code) in [
+        (doc! {"a.$.b": 1}, 31394),
+        (doc! {"a.$": 1, "b.$": 1}, 31276),
+        (doc! {"a.$": 0}, 31395),
+    ] {
+        let reply = run(
+            &engine,
+            "db",
+            doc! {"find": "c", "filter": {"a": 1}, "projection": projection.clone()},
+        )
+        .await;
+        assert_eq!(
+            reply.get_i32("code").ok(),
+            Some(code),
+            "{projection}: {reply}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn find_and_modify_projects_positionally_or_changes_nothing() {
+    let engine = seeded().await;
+    let reply = assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"findAndModify": "c", "query": {"_id": 1, "grades": 90}, "update": {"$inc": {"n": 1}}, "fields": {"grades.$": 1}},
+        )
+        .await,
+    );
+    assert_eq!(
+        reply.get_document("value").ok(),
+        Some(&doc! {"_id": 1, "grades": [90]})
+    );
+    let before = get(&engine, 2).await;
+    let reply = run(
+        &engine,
+        "db",
+        doc! {"findAndModify": "c", "query": {"_id": 2}, "update": {"$inc": {"n": 1}}, "fields": {"grades.$": 1}},
+    )
+    .await;
+    assert_eq!(reply.get_i32("code").ok(), Some(51246), "{reply}");
+    assert_eq!(
+        get(&engine, 2).await,
+        before,
+        "the failed command wrote nothing"
+    );
+}

@@ -96,6 +96,9 @@ pub(crate) fn find(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docume
         .skip(skip)
         .take(limit.unwrap_or(usize::MAX));
     let results: VecDeque<Document> = match &projection {
+        Some(p) if p.is_positional() => docs
+            .map(|d| p.apply_at(&d, filter.matched_position(&d)))
+            .collect::<CommandResult<_>>()?,
         Some(p) => docs.map(|d| p.apply(&d)).collect(),
         None => docs.collect(),
     };

@@ -528,16 +528,21 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
             .into_iter()
             .next(),
     };
-    let project = |doc: Document| -> Bson {
-        Bson::Document(match &fields {
+    // A positional projection keeps the element the query matched in the document as found.
+    let project = |doc: Document, found: Option<&Document>| -> CommandResult<Bson> {
+        Ok(Bson::Document(match &fields {
+            Some(p) if p.is_positional() => {
+                p.apply_at(&doc, found.and_then(|f| filter.matched_position(f)))?
+            }
             Some(p) => p.apply(&doc),
             None => doc,
-        })
+        }))
     };
     let (last_error, value) = match (target, update) {
         (Some(Matched { id, doc }), None) => {
+            let value = project(doc.clone(), Some(&doc))?;
             exec.unit.write(exec.catalog, &req.db, coll, &id, None)?;
-            (doc! {"n": 1}, project(doc))
+            (doc! {"n": 1}, value)
         }
         (Some(Matched { id, doc }), Some(update)) => {
             let mut new_doc = doc.clone();
@@ -553,14 +558,21 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
                 exec.unit
                     .write(exec.catalog, &req.db, coll, &id, Some((bytes, &new_doc)))?;
             }
-            let shown = if return_new { new_doc } else { doc };
-            (doc! {"n": 1, "updatedExisting": true}, project(shown))
+            let shown = if return_new { new_doc } else { doc.clone() };
+            (
+                doc! {"n": 1, "updatedExisting": true},
+                project(shown, Some(&doc))?,
+            )
         }
         (None, Some(update)) if upsert => {
             let doc = upsert_document(&filter, &update)?;
             let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
             store_new(exec, &req.db, coll, &doc)?;
-            let value = if return_new { project(doc) } else { Bson::Null };
+            let value = if return_new {
+                project(doc, None)?
+            } else {
+                Bson::Null
+            };
             (
                 doc! {"n": 1, "updatedExisting": false, "upserted": id},
                 value,

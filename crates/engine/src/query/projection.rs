@@ -5,8 +5,10 @@
 //! count as 1/0, and sub-documents nest (`{a: {b: 1}}` is `{"a.b": 1}`). Paths reach into
 //! sub-documents and into the documents of arrays. `{a: {$slice: n | [skip, n]}}` trims an array
 //! and `{a: {$elemMatch: {...}}}` keeps its first matching element (with the conditions `$pull`
-//! supports, see [`super::update`]). The positional `$`, `$meta`, literal values and aggregation
-//! expressions are refused with `BadValue`. An empty projection returns the whole document.
+//! supports, see [`super::update`]). The positional `{"a.$": 1}` keeps, of the first array on
+//! the path, the element the query matched ([`Projection::apply_at`]). `$meta`, literal values
+//! and aggregation expressions are refused with `BadValue`. An empty projection returns the
+//! whole document.
 //! Output fields keep the document's order; `$elemMatch` fields come last, as in `mongod` 4.4+.
 
 use bson::{Bson, Document};
@@ -21,6 +23,8 @@ use crate::error::{CommandError, CommandResult};
 pub struct Projection {
     mode: Mode,
     root: Tree,
+    /// The path of a positional projection (`"a.b"` for `{"a.b.$": 1}`), if there is one.
+    positional: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +67,7 @@ struct ParseState {
     id_excluded: bool,
     has_slice: bool,
     has_elem_match: bool,
+    positional: Option<Vec<String>>,
 }
 
 impl Projection {
@@ -72,6 +77,7 @@ impl Projection {
             return Ok(Projection {
                 mode: Mode::Identity,
                 root: Tree::default(),
+                positional: None,
             });
         }
         let mut state = ParseState::default();
@@ -88,7 +94,39 @@ impl Projection {
             root.children
                 .retain(|(name, node)| !(name == "_id" && matches!(node, Node::Include)));
         }
-        Ok(Projection { mode, root })
+        Ok(Projection {
+            mode,
+            root,
+            positional: state.positional,
+        })
+    }
+
+    /// Whether the projection is positional, so that [`Projection::apply_at`] needs the
+    /// array position the query matched.
+    pub fn is_positional(&self) -> bool {
+        self.positional.is_some()
+    }
+
+    /// The projected copy of `doc`, a positional projection keeping the element at
+    /// `position` (where the query matched, see
+    /// [`Filter::matched_position`](super::Filter::matched_position)) of the first array on
+    /// its path. Without a position, or one past the array's end, that is `mongod`'s error
+    /// 51246.
+    pub fn apply_at(&self, doc: &Document, position: Option<usize>) -> CommandResult<Document> {
+        let mut out = self.apply(doc);
+        if let Some(path) = &self.positional {
+            let mismatch = || {
+                CommandError::with_code(
+                    51246,
+                    "positional operator '.$' couldn't find a matching element in the array",
+                )
+            };
+            let position = position.ok_or_else(mismatch)?;
+            if !keep_element(&mut out, path, position) {
+                return Err(mismatch());
+            }
+        }
+        Ok(out)
     }
 
     /// The projected copy of `doc`.
@@ -178,9 +216,7 @@ fn parse_element(
         | Bson::Double(_)
         | Bson::Decimal128(_) => {
             if positional {
-                return Err(CommandError::bad_value(format!(
-                    "positional projection '{name}' is not supported by this engine"
-                )));
+                return parse_positional(state, parent, name, value);
             }
             check_field_path(name)?;
             if truthy(value) {
@@ -340,6 +376,61 @@ fn truthy(value: &Bson) -> bool {
 }
 
 /// Whether a projected path uses the positional operator (`a.$`, `a.$.b`).
+/// Parses `{"a.b.$": 1}`: an inclusion of `a.b` whose first array is cut to the matched
+/// element when the projection is applied.
+fn parse_positional(
+    state: &mut ParseState,
+    parent: &mut Tree,
+    name: &str,
+    value: &Bson,
+) -> CommandResult<()> {
+    let Some(path) = name.strip_suffix(".$") else {
+        return Err(CommandError::with_code(
+            31394,
+            "As of 4.4, it's illegal to specify positional operator in the middle of a path. \
+             Positional projection may only be used at the end, for example: a.b.$. If the \
+             query previously used a form like a.b.$.d, remove the parts following the '$' and \
+             the results will be equivalent.",
+        ));
+    };
+    if state.positional.is_some() {
+        return Err(CommandError::with_code(
+            31276,
+            "Cannot specify more than one positional projection per query.",
+        ));
+    }
+    if !truthy(value) {
+        return Err(CommandError::with_code(
+            31395,
+            "positional projection cannot be used with exclusion",
+        ));
+    }
+    check_field_path(path)?;
+    add_node(parent, path, Node::Include)?;
+    state.note_inclusion(path, false)?;
+    state.positional = Some(path.split('.').map(str::to_owned).collect());
+    Ok(())
+}
+
+/// Replaces the first array on `path` in `doc` with its element at `position`; false when the
+/// path reaches no array or the array has no such element.
+fn keep_element(doc: &mut Document, path: &[String], position: usize) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        return false;
+    };
+    match doc.get_mut(first) {
+        Some(Bson::Array(items)) => match items.get(position) {
+            Some(item) => {
+                *items = vec![item.clone()];
+                true
+            }
+            None => false,
+        },
+        Some(Bson::Document(sub)) => keep_element(sub, rest, position),
+        _ => false,
+    }
+}
+
 fn has_positional(name: &str) -> bool {
     name == "$" || name.ends_with(".$") || name.contains(".$.")
 }
@@ -542,11 +633,12 @@ mod tests {
     use super::*;
     use crate::error::ErrorCode;
 
+    fn projection(spec: Document) -> Projection {
+        Projection::parse(&spec).unwrap_or_else(|e| panic!("{spec} did not parse: {e}"))
+    }
+
     fn project(spec: Document, doc: &Document) -> Document {
-        match Projection::parse(&spec) {
-            Ok(p) => p.apply(doc),
-            Err(e) => panic!("{spec} did not parse: {e}"),
-        }
+        projection(spec).apply(doc)
     }
 
     fn parse_error(spec: Document) -> CommandError {
@@ -714,7 +806,6 @@ mod tests {
     #[test]
     fn unsupported_forms_are_bad_values() {
         for spec in [
-            doc! {"a.$": 1},
             doc! {"a": {"$meta": "textScore"}},
             doc! {"a": "literal"},
             doc! {"a": null},
@@ -723,6 +814,29 @@ mod tests {
             let e = parse_error(spec.clone());
             assert!(e.is(ErrorCode::BadValue), "{spec}: {e}");
         }
+    }
+
+    #[test]
+    fn a_positional_projection_cuts_the_first_array_to_the_matched_element() {
+        let p = projection(doc! {"a.b.$": 1});
+        assert!(p.is_positional());
+        let d = doc! {"_id": 1, "a": {"b": [1, 2, 3], "c": 0}, "z": 1};
+        assert_eq!(
+            p.apply_at(&d, Some(2)).expect("projects"),
+            doc! {"_id": 1, "a": {"b": [3]}}
+        );
+        assert_eq!(
+            p.apply_at(&d, Some(3)).expect_err("past the end").code,
+            51246
+        );
+        assert_eq!(p.apply_at(&d, None).expect_err("no match").code, 51246);
+        let through = projection(doc! {"a.b.$": 1, "_id": 0});
+        let d = doc! {"a": [{"b": 1, "c": 1}, {"b": 2}]};
+        assert_eq!(
+            through.apply_at(&d, Some(1)).expect("projects"),
+            doc! {"a": [{"b": 2}]}
+        );
+        assert!(!projection(doc! {"a": 1}).is_positional());
     }
 
     #[test]

@@ -29,6 +29,12 @@
 //!   preference.
 //! - **Fail points** (`configureFailPoint: "failCommand"`) fail, delay or cut chosen commands,
 //!   as the MongoDB driver test suites use them.
+//! - **Numbers** compare by exact value across `int`, `long`, `double` and `decimal`: a
+//!   `Decimal128` is never rounded to a double, in filters, sorts, index keys, `_id`s, groups,
+//!   and in the sums, products and quotients of updates and aggregations.
+//! - **Updates** take the positional operators `$` (the array element the query matched),
+//!   `$[]` and `$[<identifier>]` with `arrayFilters`; `find` takes the positional projection
+//!   `{"a.$": 1}`.
 
 pub mod aggregate;
 pub mod clock;

@@ -197,10 +197,24 @@ pub fn decimal_to_f64(d: &Decimal128) -> f64 {
 /// itself and below every other number, and a `Decimal128` is never rounded (it is below the
 /// double `0.1` when it holds `0.1`).
 fn compare_number_values(a: &Bson, b: &Bson) -> Ordering {
-    if matches!(a, Bson::Decimal128(_)) || matches!(b, Bson::Decimal128(_)) {
-        return Exact::of(a).cmp(&Exact::of(b));
+    match (a, b) {
+        (Bson::Decimal128(d), Bson::Double(f)) => compare_decimal_with_double(d, *f),
+        (Bson::Double(f), Bson::Decimal128(d)) => compare_decimal_with_double(d, *f).reverse(),
+        (Bson::Decimal128(_), _) | (_, Bson::Decimal128(_)) => Exact::of(a).cmp(&Exact::of(b)),
+        _ => compare_numbers(Number::of(a), Number::of(b)),
     }
-    compare_numbers(Number::of(a), Number::of(b))
+}
+
+/// Compares a decimal with a double exactly, expanding the double's binary value only when
+/// the decimal rounds to that very double (rounding is monotone, so otherwise the rounded
+/// value decides).
+fn compare_decimal_with_double(d: &Decimal128, f: f64) -> Ordering {
+    let exact = Exact::from_decimal(d);
+    let nearest = exact.nearest_f64();
+    if !nearest.is_nan() && !f.is_nan() && nearest != f {
+        return compare_f64(nearest, f);
+    }
+    exact.cmp(&Exact::from_f64(f))
 }
 
 /// Compares two numbers exactly; `NaN` is equal to itself and below every other number.

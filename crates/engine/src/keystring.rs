@@ -248,9 +248,13 @@ fn encode_number(value: &Bson, out: &mut Vec<u8>) {
         Bson::Int32(i) => (f64::from(*i), None),
         Bson::Int64(i) => {
             let nearest = *i as f64;
-            // `nearest` is an integer in [-2^63, 2^63], so the conversion is exact.
+            // `nearest` is an integer in [-2^63, 2^63], so the conversion is exact; the
+            // difference is non-zero only beyond 2^53.
             let difference = i128::from(*i) - nearest as i128;
-            (nearest, Some(Finite::from_i128(difference)))
+            (
+                nearest,
+                (difference != 0).then(|| Finite::from_i128(difference)),
+            )
         }
         Bson::Double(f) => (*f, None),
         Bson::Decimal128(d) => match Exact::from_decimal(d) {

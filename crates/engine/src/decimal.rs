@@ -116,6 +116,68 @@ fn quotient(x: Finite, y: Finite) -> Option<Finite> {
     })
 }
 
+/// How [`to_place`] rounds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rounding {
+    /// Toward negative infinity (`$floor`).
+    Floor,
+    /// Toward positive infinity (`$ceil`).
+    Ceil,
+    /// To nearest, ties to even (`$round`).
+    HalfEven,
+}
+
+/// `value` rounded exactly to `place` decimal places (a negative `place` rounds to tens,
+/// hundreds, …); a value with no more places than that, NaN and the infinities are returned
+/// as they are.
+pub(crate) fn to_place(value: &Decimal128, place: i32, rounding: Rounding) -> Decimal128 {
+    let Some(f) = to_finite(&Bson::Decimal128(*value)) else {
+        return *value;
+    };
+    let Some(target) = place.checked_neg() else {
+        return *value;
+    };
+    let Ok(drop) = usize::try_from(i64::from(target) - i64::from(f.exponent)) else {
+        // Already at or above the place asked for.
+        return *value;
+    };
+    if drop == 0 {
+        return *value;
+    }
+    let (dropped, kept) = f.digits.split_at(drop.min(f.digits.len()));
+    let inexact = dropped.iter().any(|&d| d != 0);
+    let increment = match rounding {
+        Rounding::Floor => f.negative && inexact,
+        Rounding::Ceil => !f.negative && inexact,
+        Rounding::HalfEven => {
+            // The first dropped digit is beyond the coefficient when all of it is dropped
+            // with room to spare: then the value is below half a unit.
+            let first = if drop <= f.digits.len() {
+                dropped[drop - 1]
+            } else {
+                0
+            };
+            let below = dropped[..dropped.len().saturating_sub(1)]
+                .iter()
+                .any(|&d| d != 0)
+                || drop > f.digits.len() && inexact;
+            let odd = kept.first().is_some_and(|d| d % 2 == 1);
+            first > 5 || (first == 5 && (below || odd))
+        }
+    };
+    let digits = if increment {
+        add_lsb_first(kept, &[1])
+    } else {
+        kept.to_vec()
+    };
+    let rounded = Finite {
+        negative: f.negative,
+        digits: trimmed(digits),
+        exponent: target,
+    };
+    pack(rounded).unwrap_or(*value)
+}
+
 /// The most significant digits a `Decimal128` holds.
 const PRECISION: usize = 34;
 
@@ -337,6 +399,36 @@ mod tests {
         assert_eq!(
             divide(&dec("1"), &Bson::Int32(4)).map(|d| d.to_string()),
             Some("0.25".to_owned())
+        );
+    }
+
+    #[test]
+    fn rounding_to_a_place_is_exact() {
+        let at = |v: &str, place: i32, rounding: Rounding| {
+            to_place(&v.parse().expect("a decimal"), place, rounding).to_string()
+        };
+        assert_eq!(at("2.5", 0, Rounding::Floor), "2");
+        assert_eq!(at("-2.5", 0, Rounding::Floor), "-3");
+        assert_eq!(at("2.1", 0, Rounding::Ceil), "3");
+        assert_eq!(at("-2.9", 0, Rounding::Ceil), "-2");
+        assert_eq!(at("2.5", 0, Rounding::HalfEven), "2");
+        assert_eq!(at("3.5", 0, Rounding::HalfEven), "4");
+        assert_eq!(
+            at("2.5000000000000000000000000000001", 0, Rounding::HalfEven),
+            "3"
+        );
+        assert_eq!(at("1.2345", 2, Rounding::HalfEven), "1.23");
+        assert_eq!(at("1.2355", 3, Rounding::HalfEven), "1.236");
+        assert_eq!(at("1234.5678", -2, Rounding::HalfEven), "1.2E+3");
+        assert_eq!(at("0.004", 2, Rounding::HalfEven), "0.00");
+        assert_eq!(at("0.006", 2, Rounding::HalfEven), "0.01");
+        assert_eq!(at("0.0000001", 2, Rounding::Ceil), "0.01");
+        assert_eq!(at("7", 2, Rounding::Floor), "7");
+        assert_eq!(at("1E+5", 0, Rounding::Floor), "1E+5");
+        assert_eq!(at("NaN", 0, Rounding::Floor), "NaN");
+        assert_eq!(
+            at("1234567890123456789.123456789012345", 0, Rounding::Floor),
+            "1234567890123456789"
         );
     }
 

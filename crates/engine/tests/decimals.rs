@@ -195,6 +195,9 @@ async fn aggregation_arithmetic_on_decimals_is_exact() {
                     "third": {"$divide": [dec("1"), 3]},
                     "abs": {"$abs": dec("-0.1")},
                     "mean": {"$avg": [dec("0.1"), dec("0.2")]},
+                    "rounded": {"$round": [dec("1234567890123456789.123456789012345"), 2]},
+                    "floor": {"$floor": dec("-2.5")},
+                    "ceil": {"$ceil": dec("1234567890123456789.000000000000001")},
                 }},
             ], "cursor": {}},
         )
@@ -213,4 +216,11 @@ async fn aggregation_arithmetic_on_decimals_is_exact() {
     );
     assert_eq!(got.get("abs"), Some(&dec("0.1")), "{got}");
     assert_eq!(got.get("mean"), Some(&dec("0.15")), "{got}");
+    assert_eq!(
+        got.get("rounded"),
+        Some(&dec("1234567890123456789.12")),
+        "{got}"
+    );
+    assert_eq!(got.get("floor"), Some(&dec("-3")), "{got}");
+    assert_eq!(got.get("ceil"), Some(&dec("1234567890123456790")), "{got}");
 }

@@ -8,6 +8,7 @@ use bson::{Bson, DateTime};
 use super::num::{self, Num, Width};
 use super::op::Op;
 use super::{Value, fixed, nullish, type_name};
+use crate::decimal::{self, Rounding};
 use crate::error::{CommandError, CommandResult, ErrorCode};
 
 /// Evaluates an arithmetic operator on evaluated arguments.
@@ -202,8 +203,10 @@ fn unary(op: Op, value: &Value) -> CommandResult<Value> {
         (Op::Abs, Num::Long(i)) => Num::Long(i.abs()),
         (Op::Abs, Num::Decimal(_)) => n.decimal_abs(),
         (Op::Abs, _) => Num::float(n.width(), n.as_f64().abs()),
-        (Op::Ceil, Num::Double(_) | Num::Decimal(_)) => Num::float(n.width(), n.as_f64().ceil()),
-        (Op::Floor, Num::Double(_) | Num::Decimal(_)) => Num::float(n.width(), n.as_f64().floor()),
+        (Op::Ceil, Num::Decimal(d)) => Num::Decimal(decimal::to_place(&d, 0, Rounding::Ceil)),
+        (Op::Floor, Num::Decimal(d)) => Num::Decimal(decimal::to_place(&d, 0, Rounding::Floor)),
+        (Op::Ceil, Num::Double(f)) => Num::Double(f.ceil()),
+        (Op::Floor, Num::Double(f)) => Num::Double(f.floor()),
         _ => n,
     };
     Ok(Some(result.to_bson()))
@@ -240,7 +243,10 @@ fn round(values: &[Value]) -> CommandResult<Value> {
             n.width(),
             round_integer(i128::from(i), place.unsigned_abs()),
         ),
-        None => Num::float(n.width(), round_float(n.as_f64(), place)),
+        None => match n {
+            Num::Decimal(d) => Num::Decimal(decimal::to_place(&d, place, Rounding::HalfEven)),
+            _ => Num::float(n.width(), round_float(n.as_f64(), place)),
+        },
     };
     Ok(Some(result.to_bson()))
 }

@@ -2,9 +2,10 @@
 //! `double` → `decimal`, with integer results widened when they overflow.
 //!
 //! A result is a decimal whenever an operand was. Sums, differences, products, quotients and
-//! averages of decimals are exact before one rounding to 34 digits, as in `mongod` (see
-//! [`crate::decimal`]); other operations on decimals (`$mod`, `$ceil`, `$floor`, `$round`,
-//! `$trunc`, the exponential functions) go through the nearest double.
+//! averages of decimals are exact before one rounding to 34 digits, and `$abs`, `$ceil`,
+//! `$floor` and `$round` exact, as in `mongod` (see [`crate::decimal`]); the other operations
+//! on decimals (`$mod`, the exponential and trigonometric functions) go through the nearest
+//! double.
 
 use bson::{Bson, Decimal128};
 

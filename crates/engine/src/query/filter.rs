@@ -78,6 +78,51 @@ impl Filter {
     }
 }
 
+/// A condition on one array element, in the forms `$elemMatch` takes: operators on the element
+/// itself (`{$gte: 6}`), or a query on the element's fields (`{score: {$gt: 5}}`). The
+/// projection `$elemMatch` and the update `$pull` use it.
+#[derive(Debug, Clone)]
+pub struct ElementFilter {
+    test: Test,
+    /// The query form accepts document elements only (`$pull`), rather than documents and
+    /// arrays (whose fields are their indexes, as in `$elemMatch`).
+    documents_only: bool,
+}
+
+impl ElementFilter {
+    /// Parses the argument of an `$elemMatch`.
+    pub fn for_elem_match(spec: &Document) -> CommandResult<ElementFilter> {
+        Ok(ElementFilter {
+            test: elem_match_test(spec, Ctx::default())?,
+            documents_only: false,
+        })
+    }
+
+    /// Parses a `$pull` condition that is a document: operators on the element, or a query on
+    /// document elements.
+    pub fn for_pull(spec: &Document) -> CommandResult<ElementFilter> {
+        Ok(ElementFilter {
+            test: elem_match_test(spec, Ctx::default())?,
+            documents_only: true,
+        })
+    }
+
+    /// Whether the element meets the condition.
+    pub fn matches(&self, element: &Bson) -> bool {
+        match &self.test {
+            Test::ElemMatchObject(node) => {
+                let container = match element {
+                    Bson::Array(_) if self.documents_only => None,
+                    _ => Container::of(element),
+                };
+                container.is_some_and(|c| node.matches(c, &mut None))
+            }
+            Test::ElemMatchValue(exprs) => exprs.iter().all(|e| e.matches_value(element)),
+            other => other.matches(Some(element)),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The tree
 
@@ -1029,7 +1074,11 @@ fn parse_elem_match(arg: &Bson, ctx: Ctx) -> CommandResult<Expr> {
     let Bson::Document(spec) = arg else {
         return Err(bad("$elemMatch needs an Object"));
     };
-    let ctx = ctx.deeper()?;
+    Ok(Expr::Test(elem_match_test(spec, ctx.deeper()?)?))
+}
+
+/// The test an `$elemMatch` argument stands for.
+fn elem_match_test(spec: &Document, ctx: Ctx) -> CommandResult<Test> {
     let value_form = is_operator_document(spec, true)
         && spec
             .keys()
@@ -1044,7 +1093,7 @@ fn parse_elem_match(arg: &Bson, ctx: Ctx) -> CommandResult<Expr> {
     } else {
         Test::ElemMatchObject(Box::new(parse_filter(spec, ctx)?))
     };
-    Ok(Expr::Test(test))
+    Ok(test)
 }
 
 fn parse_not(path: &str, arg: &Bson, ctx: Ctx) -> CommandResult<Expr> {

@@ -4,8 +4,8 @@
 //! them (`{a: 0}`); the two may not be mixed except for `_id`. `true`/`false` and any number
 //! count as 1/0, and sub-documents nest (`{a: {b: 1}}` is `{"a.b": 1}`). Paths reach into
 //! sub-documents and into the documents of arrays. `{a: {$slice: n | [skip, n]}}` trims an array
-//! and `{a: {$elemMatch: {...}}}` keeps its first matching element (with the conditions `$pull`
-//! supports, see [`super::update`]). The positional `{"a.$": 1}` keeps, of the first array on
+//! and `{a: {$elemMatch: {...}}}` keeps its first matching element (any query on the element,
+//! see [`ElementFilter`]). The positional `{"a.$": 1}` keeps, of the first array on
 //! the path, the element the query matched ([`Projection::apply_at`]). `$meta`, literal values
 //! and aggregation expressions are refused with `BadValue`. An empty projection returns the
 //! whole document.
@@ -13,8 +13,9 @@
 
 use bson::{Bson, Document};
 
+use super::filter::ElementFilter;
 use super::path::check_field_path;
-use super::update::{ElementMatcher, type_name};
+use super::update::type_name;
 use crate::compare::Number;
 use crate::error::{CommandError, CommandResult};
 
@@ -46,7 +47,7 @@ enum Node {
     Include,
     Exclude,
     Slice(Slice),
-    ElemMatch(ElementMatcher),
+    ElemMatch(ElementFilter),
     Sub(Tree),
 }
 
@@ -294,7 +295,7 @@ fn parse_operator(
             add_node(
                 parent,
                 name,
-                Node::ElemMatch(ElementMatcher::for_elem_match(condition)?),
+                Node::ElemMatch(ElementFilter::for_elem_match(condition)?),
             )?;
             state.has_elem_match = true;
             Ok(())
@@ -561,7 +562,7 @@ fn append_elem_matches(tree: &Tree, doc: &Document, out: &mut Document) {
 }
 
 /// `[first matching element]` of an array value, if any.
-fn first_match(matcher: &ElementMatcher, value: Option<&Bson>) -> Option<Bson> {
+fn first_match(matcher: &ElementFilter, value: Option<&Bson>) -> Option<Bson> {
     match value {
         Some(Bson::Array(items)) => items
             .iter()

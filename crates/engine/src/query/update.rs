@@ -19,11 +19,10 @@
 //! (field names compare byte-wise, array indexes numerically), so new fields are appended in that
 //! order whatever the order of the update document.
 //!
-//! `$pull` conditions support equality (`{$pull: {a: 5}}`), regular expressions, operator
-//! conditions on the elements themselves (`{$pull: {a: {$gte: 6}}}`) and queries on document
-//! elements (`{$pull: {a: {b: 1, c: {$lt: 2}}}}`) with `$eq $ne $gt $gte $lt $lte $in $nin
-//! $exists $regex/$options $not $size $elemMatch` and `$and $or $nor`; other query operators are
-//! refused with `BadValue`.
+//! `$pull` conditions are equality (`{$pull: {a: 5}}`), a regular expression, operators on the
+//! elements themselves (`{$pull: {a: {$gte: 6}}}`) or a query on document elements
+//! (`{$pull: {a: {b: 1, c: {$lt: 2}}}}`), with every operator of the query language (they are
+//! [`ElementFilter`]s, as the argument of `$elemMatch` is).
 //!
 //! Arithmetic keeps `mongod`'s types: `int` overflows to `long`, `long` overflow is an error,
 //! a `double` operand makes a `double`, a `decimal` one a `decimal`. `Decimal128` sums and
@@ -33,14 +32,12 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use bson::{Bson, DateTime, Document, Timestamp};
-use regex::{Regex, RegexBuilder};
 
 use crate::compare::{Number, compare_values, values_equal};
 use crate::decimal::{self, ArithOp};
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::query::array_filters::{ArrayFilter, parse_array_filters};
-
-pub(crate) use matcher::ElementMatcher;
+use crate::query::filter::ElementFilter;
 
 /// The name of the immutable identity field.
 const ID: &str = "_id";
@@ -484,7 +481,7 @@ enum Action {
     Pop {
         first: bool,
     },
-    Pull(ElementMatcher),
+    Pull(PullCondition),
     PullAll(Vec<Bson>),
 }
 
@@ -599,7 +596,7 @@ fn parse_action(operator: Operator, field: &str, value: &Bson) -> CommandResult<
         Operator::Pop => Action::Pop {
             first: parse_pop(field, value)?,
         },
-        Operator::Pull => Action::Pull(ElementMatcher::for_pull(value)?),
+        Operator::Pull => Action::Pull(PullCondition::parse(value)?),
         Operator::PullAll => match value {
             Bson::Array(values) => Action::PullAll(values.clone()),
             other => {
@@ -951,6 +948,37 @@ impl Ctx<'_> {
     fn id_text(&self) -> String {
         self.id
             .map_or_else(|| "no id".to_owned(), |id| display_element(ID, id))
+    }
+}
+
+/// What a `$pull` removes: the elements equal to a value, or those an element filter accepts
+/// (operators on the element, a query on document elements; a regular expression stands for
+/// `{$regex: …}`).
+#[derive(Debug, Clone)]
+enum PullCondition {
+    Equals(Bson),
+    Element(ElementFilter),
+}
+
+impl PullCondition {
+    fn parse(value: &Bson) -> CommandResult<PullCondition> {
+        Ok(match value {
+            Bson::Document(spec) => PullCondition::Element(ElementFilter::for_pull(spec)?),
+            Bson::RegularExpression(re) => {
+                let mut spec = Document::new();
+                spec.insert("$regex", re.pattern.as_str());
+                spec.insert("$options", re.options.as_str());
+                PullCondition::Element(ElementFilter::for_pull(&spec)?)
+            }
+            other => PullCondition::Equals(other.clone()),
+        })
+    }
+
+    fn matches(&self, element: &Bson) -> bool {
+        match self {
+            PullCondition::Equals(value) => values_equal(element, value),
+            PullCondition::Element(filter) => filter.matches(element),
+        }
     }
 }
 
@@ -1411,7 +1439,7 @@ fn apply_to_existing(
         Action::Push(spec) => spec.apply(array_for_push(value, path, ctx)?),
         Action::AddToSet(values) => add_to_set(value, values, name)?,
         Action::Pop { first } => pop(value, *first, path)?,
-        Action::Pull(matcher) => pull_array(value)?.retain(|e| !matcher.matches(e)),
+        Action::Pull(condition) => pull_array(value)?.retain(|e| !condition.matches(e)),
         Action::PullAll(values) => {
             pull_array(value)?.retain(|e| !values.iter().any(|v| values_equal(e, v)));
         }
@@ -2036,459 +2064,6 @@ fn write_fields<'v>(
         out.push(' ');
     }
     out.push(close);
-}
-
-/// Compiles a `mongod` regular expression with its options (`i`, `m`, `s`, `x`, `u`).
-fn build_regex(pattern: &str, options: &str) -> CommandResult<Regex> {
-    let mut builder = RegexBuilder::new(pattern);
-    for flag in options.chars() {
-        match flag {
-            'i' => builder.case_insensitive(true),
-            'm' => builder.multi_line(true),
-            's' => builder.dot_matches_new_line(true),
-            'x' => builder.ignore_whitespace(true),
-            'u' => &mut builder,
-            other => {
-                return Err(CommandError::with_code(
-                    51108,
-                    format!("invalid flag in regex options: {other}"),
-                ));
-            }
-        };
-    }
-    builder
-        .build()
-        .map_err(|e| CommandError::with_code(51091, format!("Regular expression is invalid: {e}")))
-}
-
-/// Conditions on single values: `$pull`'s and the `$elemMatch` projection's.
-mod matcher {
-    use std::cmp::Ordering;
-
-    use bson::{Bson, Document};
-    use regex::Regex;
-
-    use super::{array_index, bad_value, build_regex, type_name};
-    use crate::compare::{canonical_type, compare_values, values_equal};
-    use crate::error::CommandResult;
-
-    /// A test of one array element.
-    #[derive(Debug, Clone)]
-    pub(crate) struct ElementMatcher {
-        kind: Kind,
-    }
-
-    #[derive(Debug, Clone)]
-    enum Kind {
-        /// Equal (in the BSON order) to a value.
-        Equals(Bson),
-        /// Conditions on the element itself (`{$gte: 6}`, a regex).
-        Value(Vec<Cond>),
-        /// A query on document elements (`{score: {$gt: 5}}`); other elements never match.
-        Document(Query),
-    }
-
-    /// A query on a document: all clauses hold.
-    #[derive(Debug, Clone)]
-    struct Query {
-        clauses: Vec<Clause>,
-    }
-
-    #[derive(Debug, Clone)]
-    enum Clause {
-        Field(Vec<String>, Vec<Cond>),
-        And(Vec<Query>),
-        Or(Vec<Query>),
-        Nor(Vec<Query>),
-    }
-
-    /// A condition on the values at a path.
-    #[derive(Debug, Clone)]
-    enum Cond {
-        Eq(Bson),
-        Ne(Bson),
-        Compare(Ordering, bool, Bson),
-        In(Vec<Pattern>),
-        Nin(Vec<Pattern>),
-        Exists(bool),
-        Regex(Regex),
-        Not(Vec<Cond>),
-        Size(Option<usize>),
-        ElemMatch(Box<ElementMatcher>),
-    }
-
-    #[derive(Debug, Clone)]
-    enum Pattern {
-        Value(Bson),
-        Regex(Regex),
-    }
-
-    /// Query operators `mongod` knows that this matcher does not evaluate.
-    const UNSUPPORTED: &[&str] = &[
-        "$all",
-        "$mod",
-        "$type",
-        "$bitsAllSet",
-        "$bitsAllClear",
-        "$bitsAnySet",
-        "$bitsAnyClear",
-        "$geoWithin",
-        "$geoIntersects",
-        "$near",
-        "$nearSphere",
-        "$within",
-        "$where",
-        "$expr",
-        "$text",
-        "$jsonSchema",
-        "$sampleRate",
-        "$alwaysTrue",
-        "$alwaysFalse",
-    ];
-
-    /// Operators that apply to a whole document rather than to a field.
-    const TOP_LEVEL: &[&str] = &[
-        "$and",
-        "$or",
-        "$nor",
-        "$where",
-        "$expr",
-        "$text",
-        "$comment",
-        "$jsonSchema",
-        "$sampleRate",
-        "$alwaysTrue",
-        "$alwaysFalse",
-    ];
-
-    impl ElementMatcher {
-        /// The condition of a `$pull`: a value to equal, a regex, operators on the element, or
-        /// a query on document elements.
-        pub(crate) fn for_pull(value: &Bson) -> CommandResult<ElementMatcher> {
-            let kind = match value {
-                Bson::Document(spec) => Self::kind_of_document(spec)?,
-                Bson::RegularExpression(re) => Kind::Value(vec![Cond::Regex(build_regex(
-                    re.pattern.as_str(),
-                    re.options.as_str(),
-                )?)]),
-                other => Kind::Equals(other.clone()),
-            };
-            Ok(ElementMatcher { kind })
-        }
-
-        /// The condition of an `$elemMatch` (`{$gt: 5}` on values or `{a: 1}` on documents).
-        pub(crate) fn for_elem_match(spec: &Document) -> CommandResult<ElementMatcher> {
-            Ok(ElementMatcher {
-                kind: Self::kind_of_document(spec)?,
-            })
-        }
-
-        fn kind_of_document(spec: &Document) -> CommandResult<Kind> {
-            let on_value = spec
-                .keys()
-                .next()
-                .is_some_and(|k| k.starts_with('$') && !TOP_LEVEL.contains(&k.as_str()));
-            Ok(if on_value {
-                Kind::Value(parse_operators(spec)?)
-            } else {
-                Kind::Document(Query::parse(spec)?)
-            })
-        }
-
-        /// Whether the element matches.
-        pub(crate) fn matches(&self, element: &Bson) -> bool {
-            match &self.kind {
-                Kind::Equals(v) => values_equal(element, v),
-                Kind::Value(conds) => conds.iter().all(|c| c.matches(&[element])),
-                Kind::Document(query) => match element {
-                    Bson::Document(doc) => query.matches(doc),
-                    _ => false,
-                },
-            }
-        }
-    }
-
-    impl Query {
-        fn parse(spec: &Document) -> CommandResult<Query> {
-            let mut clauses = Vec::new();
-            for (key, value) in spec {
-                if !key.starts_with('$') {
-                    let path = key.split('.').map(str::to_owned).collect();
-                    clauses.push(Clause::Field(path, parse_field_value(value)?));
-                    continue;
-                }
-                match key.as_str() {
-                    "$and" => clauses.push(Clause::And(parse_list(key, value)?)),
-                    "$or" => clauses.push(Clause::Or(parse_list(key, value)?)),
-                    "$nor" => clauses.push(Clause::Nor(parse_list(key, value)?)),
-                    "$comment" => {}
-                    other if UNSUPPORTED.contains(&other) => return Err(unsupported(other)),
-                    other => {
-                        return Err(bad_value(format!("unknown top level operator: {other}")));
-                    }
-                }
-            }
-            Ok(Query { clauses })
-        }
-
-        fn matches(&self, doc: &Document) -> bool {
-            self.clauses.iter().all(|clause| match clause {
-                Clause::Field(path, conds) => {
-                    let mut found = Vec::new();
-                    collect_doc(doc, path, &mut found);
-                    conds.iter().all(|c| c.matches(&found))
-                }
-                Clause::And(queries) => queries.iter().all(|q| q.matches(doc)),
-                Clause::Or(queries) => queries.iter().any(|q| q.matches(doc)),
-                Clause::Nor(queries) => !queries.iter().any(|q| q.matches(doc)),
-            })
-        }
-    }
-
-    fn unsupported(operator: &str) -> crate::error::CommandError {
-        bad_value(format!(
-            "the query operator {operator} is not supported in $pull and $elemMatch by this engine"
-        ))
-    }
-
-    fn parse_list(operator: &str, value: &Bson) -> CommandResult<Vec<Query>> {
-        let items = match value {
-            Bson::Array(items) if !items.is_empty() => items,
-            _ => return Err(bad_value(format!("{operator} must be a nonempty array"))),
-        };
-        items
-            .iter()
-            .map(|item| match item {
-                Bson::Document(spec) => Query::parse(spec),
-                _ => Err(bad_value(format!(
-                    "{operator} entries need to be full objects"
-                ))),
-            })
-            .collect()
-    }
-
-    /// The conditions a field's value stands for: operators, a regex, or equality.
-    fn parse_field_value(value: &Bson) -> CommandResult<Vec<Cond>> {
-        match value {
-            Bson::Document(spec) if spec.keys().next().is_some_and(|k| k.starts_with('$')) => {
-                parse_operators(spec)
-            }
-            Bson::RegularExpression(re) => Ok(vec![Cond::Regex(build_regex(
-                re.pattern.as_str(),
-                re.options.as_str(),
-            )?)]),
-            other => Ok(vec![Cond::Eq(other.clone())]),
-        }
-    }
-
-    fn parse_operators(spec: &Document) -> CommandResult<Vec<Cond>> {
-        let mut conds = Vec::new();
-        for (operator, argument) in spec {
-            let cond = match operator.as_str() {
-                "$eq" => Cond::Eq(argument.clone()),
-                "$ne" => Cond::Ne(argument.clone()),
-                "$gt" => Cond::Compare(Ordering::Greater, false, argument.clone()),
-                "$gte" => Cond::Compare(Ordering::Greater, true, argument.clone()),
-                "$lt" => Cond::Compare(Ordering::Less, false, argument.clone()),
-                "$lte" => Cond::Compare(Ordering::Less, true, argument.clone()),
-                "$in" => Cond::In(parse_patterns(operator, argument)?),
-                "$nin" => Cond::Nin(parse_patterns(operator, argument)?),
-                "$exists" => Cond::Exists(truthy(argument)),
-                "$size" => Cond::Size(parse_size(argument)?),
-                "$regex" => Cond::Regex(parse_regex(argument, spec.get("$options"))?),
-                "$options" if spec.contains_key("$regex") => continue,
-                "$options" => return Err(bad_value("$options needs a $regex")),
-                "$not" => Cond::Not(parse_not(argument)?),
-                "$elemMatch" => match argument {
-                    Bson::Document(inner) => {
-                        Cond::ElemMatch(Box::new(ElementMatcher::for_elem_match(inner)?))
-                    }
-                    _ => return Err(bad_value("$elemMatch needs an Object")),
-                },
-                other if UNSUPPORTED.contains(&other) => return Err(unsupported(other)),
-                other => return Err(bad_value(format!("unknown operator: {other}"))),
-            };
-            conds.push(cond);
-        }
-        Ok(conds)
-    }
-
-    fn parse_patterns(operator: &str, argument: &Bson) -> CommandResult<Vec<Pattern>> {
-        let Bson::Array(items) = argument else {
-            return Err(bad_value(format!("{operator} needs an array")));
-        };
-        items
-            .iter()
-            .map(|item| match item {
-                Bson::RegularExpression(re) => Ok(Pattern::Regex(build_regex(
-                    re.pattern.as_str(),
-                    re.options.as_str(),
-                )?)),
-                other => Ok(Pattern::Value(other.clone())),
-            })
-            .collect()
-    }
-
-    fn parse_size(argument: &Bson) -> CommandResult<Option<usize>> {
-        let n = match argument {
-            Bson::Int32(i) => i64::from(*i),
-            Bson::Int64(i) => *i,
-            Bson::Double(d) if d.trunc() == *d => {
-                if d.is_finite() {
-                    // Integral and finite; out-of-range values saturate and match nothing.
-                    *d as i64
-                } else {
-                    -1
-                }
-            }
-            Bson::Double(_) => return Err(bad_value("$size must be a whole number")),
-            _ => return Err(bad_value("$size needs a number")),
-        };
-        Ok(usize::try_from(n).ok())
-    }
-
-    fn parse_regex(argument: &Bson, options: Option<&Bson>) -> CommandResult<Regex> {
-        let extra = match options {
-            Some(Bson::String(o)) => o.as_str(),
-            Some(_) => return Err(bad_value("$options has to be a string")),
-            None => "",
-        };
-        match argument {
-            Bson::String(pattern) => build_regex(pattern, extra),
-            Bson::RegularExpression(re) => {
-                let flags = if extra.is_empty() {
-                    re.options.as_str()
-                } else {
-                    extra
-                };
-                build_regex(re.pattern.as_str(), flags)
-            }
-            other => Err(bad_value(format!(
-                "$regex has to be a string, not {}",
-                type_name(other)
-            ))),
-        }
-    }
-
-    fn parse_not(argument: &Bson) -> CommandResult<Vec<Cond>> {
-        match argument {
-            Bson::Document(spec) if spec.is_empty() => Err(bad_value("$not cannot be empty")),
-            Bson::Document(spec) => parse_operators(spec),
-            Bson::RegularExpression(re) => Ok(vec![Cond::Regex(build_regex(
-                re.pattern.as_str(),
-                re.options.as_str(),
-            )?)]),
-            _ => Err(bad_value("$not needs a regex or a document")),
-        }
-    }
-
-    fn truthy(value: &Bson) -> bool {
-        match value {
-            Bson::Boolean(b) => *b,
-            Bson::Null | Bson::Undefined => false,
-            Bson::Int32(i) => *i != 0,
-            Bson::Int64(i) => *i != 0,
-            Bson::Double(d) => *d != 0.0,
-            _ => true,
-        }
-    }
-
-    /// The values at `path` in `doc`, through arrays of documents and array indexes.
-    fn collect_doc<'d>(doc: &'d Document, path: &[String], out: &mut Vec<&'d Bson>) {
-        let Some((first, rest)) = path.split_first() else {
-            return;
-        };
-        if let Some(value) = doc.get(first) {
-            collect(value, rest, out);
-        }
-    }
-
-    fn collect<'d>(value: &'d Bson, path: &[String], out: &mut Vec<&'d Bson>) {
-        let Some(part) = path.first() else {
-            out.push(value);
-            return;
-        };
-        match value {
-            Bson::Document(doc) => collect_doc(doc, path, out),
-            Bson::Array(items) => {
-                if let Some(item) = array_index(part).and_then(|i| items.get(i)) {
-                    collect(item, &path[1..], out);
-                }
-                for item in items {
-                    if let Bson::Document(doc) = item {
-                        collect_doc(doc, path, out);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// The values a condition tests: each found value, and the elements of found arrays.
-    fn expanded<'f, 'd>(found: &'f [&'d Bson]) -> impl Iterator<Item = &'d Bson> + 'f {
-        found.iter().copied().flat_map(|v: &'d Bson| {
-            let elements: &'d [Bson] = match v {
-                Bson::Array(items) => items,
-                _ => &[],
-            };
-            std::iter::once(v).chain(elements)
-        })
-    }
-
-    fn equals(found: &[&Bson], target: &Bson) -> bool {
-        if matches!(target, Bson::Null) && found.is_empty() {
-            return true;
-        }
-        expanded(found).any(|v| values_equal(v, target))
-    }
-
-    fn regex_matches(found: &[&Bson], re: &Regex) -> bool {
-        expanded(found).any(|v| match v {
-            Bson::String(s) | Bson::Symbol(s) => re.is_match(s),
-            _ => false,
-        })
-    }
-
-    impl Cond {
-        fn matches(&self, found: &[&Bson]) -> bool {
-            match self {
-                Cond::Eq(target) => equals(found, target),
-                Cond::Ne(target) => !equals(found, target),
-                Cond::Compare(direction, or_equal, target) => {
-                    if *or_equal && matches!(target, Bson::Null) {
-                        return equals(found, target);
-                    }
-                    expanded(found).any(|v| {
-                        canonical_type(v) == canonical_type(target) && {
-                            let order = compare_values(v, target);
-                            order == *direction || (*or_equal && order == Ordering::Equal)
-                        }
-                    })
-                }
-                Cond::In(patterns) => patterns.iter().any(|p| p.matches(found)),
-                Cond::Nin(patterns) => !patterns.iter().any(|p| p.matches(found)),
-                Cond::Exists(wanted) => found.is_empty() != *wanted,
-                Cond::Regex(re) => regex_matches(found, re),
-                Cond::Not(conds) => !conds.iter().all(|c| c.matches(found)),
-                Cond::Size(size) => found
-                    .iter()
-                    .any(|v| matches!(v, Bson::Array(items) if Some(items.len()) == *size)),
-                Cond::ElemMatch(matcher) => found.iter().any(|v| match v {
-                    Bson::Array(items) => items.iter().any(|item| matcher.matches(item)),
-                    _ => false,
-                }),
-            }
-        }
-    }
-
-    impl Pattern {
-        fn matches(&self, found: &[&Bson]) -> bool {
-            match self {
-                Pattern::Value(target) => equals(found, target),
-                Pattern::Regex(re) => regex_matches(found, re),
-            }
-        }
-    }
 }
 
 #[cfg(test)]
@@ -3270,7 +2845,28 @@ mod tests {
         assert!(e.is(ErrorCode::BadValue));
         assert_eq!(e.message, "Cannot apply $pull to a non-array value");
         assert!(parse_error(doc! {"$pull": {"a": {"$foo": 1}}}).is(ErrorCode::BadValue));
-        assert!(parse_error(doc! {"$pull": {"a": {"$mod": [2, 0]}}}).is(ErrorCode::BadValue));
+    }
+
+    #[test]
+    fn pull_takes_every_query_operator() {
+        let result = applied(
+            doc! {"a": [1, 2, 3, 4, "x"]},
+            doc! {"$pull": {"a": {"$mod": [2, 0]}}},
+        );
+        assert_same(&result, &doc! {"a": [1, 3, "x"]});
+        let result = applied(
+            doc! {"a": [1, "two", 3.5, null]},
+            doc! {"$pull": {"a": {"$type": ["string", "null"]}}},
+        );
+        assert_same(&result, &doc! {"a": [1, 3.5]});
+        let result = applied(
+            doc! {"a": [{"tags": ["x", "y"]}, {"tags": ["x"]}, [{"tags": ["x", "y"]}]]},
+            doc! {"$pull": {"a": {"tags": {"$all": ["x", "y"]}}}},
+        );
+        assert_same(
+            &result,
+            &doc! {"a": [{"tags": ["x"]}, [{"tags": ["x", "y"]}]]},
+        );
     }
 
     #[test]

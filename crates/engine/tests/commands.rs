@@ -747,7 +747,7 @@ async fn aggregate_runs_pipelines_and_refuses_unsupported_stages() {
     let reply = run(
         &engine,
         "shop",
-        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$lookup": {"from": "x"}}]},
+        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$facet": {}}]},
     )
     .await;
     assert_eq!(code_name(&reply), Some("BadValue"));
@@ -834,5 +834,58 @@ async fn an_equality_on_an_indexed_field_uses_the_index_not_a_scan() {
         scanned(&engine).await - before,
         1,
         "updates find their documents through the index too"
+    );
+}
+
+#[tokio::test]
+async fn lookup_joins_another_collection_of_the_same_database() {
+    let engine = seeded().await;
+    assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"insert": "orders", "documents": [
+                {"_id": 10, "item": "abc123", "qty": 2},
+                {"_id": 11, "item": ["def456", "ghi789"], "qty": 1},
+                {"_id": 12, "item": "none", "qty": 1},
+            ]},
+        )
+        .await,
+    );
+    let reply = assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"aggregate": "orders", "cursor": {}, "pipeline": [
+                {"$lookup": {"from": "inventory", "localField": "item", "foreignField": "sku", "as": "stock"}},
+                {"$project": {"stock._id": 1}},
+                {"$sort": {"_id": 1}},
+            ]},
+        )
+        .await,
+    );
+    assert_eq!(
+        first_batch(&reply),
+        [
+            doc! {"_id": 10, "stock": [{"_id": 1}]},
+            doc! {"_id": 11, "stock": [{"_id": 2}, {"_id": 3}]},
+            doc! {"_id": 12, "stock": []},
+        ]
+    );
+    let reply = assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"aggregate": "orders", "cursor": {}, "pipeline": [
+                {"$match": {"_id": 10}},
+                {"$lookup": {"from": "missing", "localField": "item", "foreignField": "sku", "as": "stock"}},
+            ]},
+        )
+        .await,
+    );
+    assert_eq!(
+        first_batch(&reply)[0].get_array("stock").map(Vec::len).ok(),
+        Some(0),
+        "a collection that does not exist joins nothing"
     );
 }

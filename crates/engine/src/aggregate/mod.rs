@@ -3,8 +3,9 @@
 //! A [`Pipeline`] is parsed once from the `pipeline` array of an `aggregate` command and run
 //! over the documents of a collection. Supported stages: `$match`, `$project`, `$addFields` /
 //! `$set`, `$unset`, `$group`, `$sort`, `$limit`, `$skip`, `$count`, `$unwind`, `$replaceRoot` /
-//! `$replaceWith` and `$sortByCount`. Other stages `mongod` knows (`$lookup`, `$facet`, `$out`,
-//! `$merge`, ...) are refused with `BadValue`; unknown ones with code 40324.
+//! `$replaceWith`, `$sortByCount` and `$lookup` (its equality form). Other stages `mongod`
+//! knows (`$facet`, `$out`, `$merge`, ...) are refused with `BadValue`; unknown ones with code
+//! 40324.
 //!
 //! Expressions (in `$project`, `$addFields`, `$group`, ...) cover field paths, `$$ROOT` /
 //! `$$CURRENT` / `$$REMOVE`, literals and the arithmetic, string, comparison, logic, array,
@@ -13,6 +14,7 @@
 
 mod expr;
 mod group;
+mod lookup;
 mod project;
 mod replace;
 mod show;
@@ -21,11 +23,16 @@ mod stages;
 mod tests;
 mod unwind;
 
+use std::collections::HashMap;
+
 use bson::{Bson, Document};
 
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::query::Filter;
 use stages::Stage;
+
+/// The documents of the collections a pipeline's `$lookup` stages read, by collection name.
+pub type Foreign = HashMap<String, Vec<Document>>;
 
 /// A parsed aggregation pipeline.
 #[derive(Debug, Clone)]
@@ -71,13 +78,24 @@ impl Pipeline {
         }
     }
 
-    /// Runs the whole pipeline over the input documents, in order.
+    /// The collections the pipeline's `$lookup` stages read (their documents go to
+    /// [`Pipeline::run`]).
+    pub fn collections_read(&self) -> impl Iterator<Item = &str> {
+        self.stages.iter().filter_map(|stage| match stage {
+            Stage::Lookup(lookup) => Some(lookup.from()),
+            _ => None,
+        })
+    }
+
+    /// Runs the whole pipeline over the input documents, in order; `foreign` holds the
+    /// documents of the collections in [`Pipeline::collections_read`] (a missing one reads as
+    /// empty).
     ///
     /// A leading `$match` is applied again, so the input may be the whole collection or only
     /// the documents an index picked for [`Pipeline::leading_filter`].
-    pub fn run(&self, input: Vec<Document>) -> CommandResult<Vec<Document>> {
+    pub fn run(&self, input: Vec<Document>, foreign: &Foreign) -> CommandResult<Vec<Document>> {
         self.stages
             .iter()
-            .try_fold(input, |documents, stage| stage.run(documents))
+            .try_fold(input, |documents, stage| stage.run(documents, foreign))
     }
 }

@@ -3,8 +3,10 @@
 
 use bson::{Bson, Document};
 
+use crate::aggregate::Foreign;
 use crate::aggregate::expr::{Expr, Num};
 use crate::aggregate::group::{Accumulator, Group};
+use crate::aggregate::lookup::Lookup;
 use crate::aggregate::project::{self, Projection};
 use crate::aggregate::replace::ReplaceRoot;
 use crate::aggregate::unwind::Unwind;
@@ -28,6 +30,8 @@ pub(crate) enum Stage {
     Skip(u64),
     /// `$count`: the name of the output field.
     Count(String),
+    /// `$lookup` (the equality form).
+    Lookup(Lookup),
     /// `$unwind`.
     Unwind(Unwind),
     /// `$replaceRoot` / `$replaceWith`.
@@ -53,7 +57,6 @@ const UNSUPPORTED: &[&str] = &[
     "$listSampledQueries",
     "$listSearchIndexes",
     "$listSessions",
-    "$lookup",
     "$merge",
     "$out",
     "$planCacheStats",
@@ -103,6 +106,7 @@ pub(crate) fn parse_stage(name: &str, spec: &Bson, out: &mut Vec<Stage>) -> Comm
         "$skip" => Stage::Skip(parse_skip(spec)?),
         "$count" => Stage::Count(parse_count(spec)?),
         "$unwind" => Stage::Unwind(Unwind::parse(spec)?),
+        "$lookup" => Stage::Lookup(Lookup::parse(spec)?),
         "$replaceRoot" => Stage::ReplaceRoot(ReplaceRoot::parse_replace_root(spec)?),
         "$replaceWith" => Stage::ReplaceRoot(ReplaceRoot::replace_with(spec)?),
         "$sortByCount" => {
@@ -143,8 +147,13 @@ fn object(spec: &Bson, code: i32, message: impl FnOnce() -> String) -> CommandRe
 }
 
 impl Stage {
-    /// Runs the stage over a batch of documents.
-    pub(crate) fn run(&self, input: Vec<Document>) -> CommandResult<Vec<Document>> {
+    /// Runs the stage over a batch of documents; `foreign` holds the collections `$lookup`
+    /// stages read.
+    pub(crate) fn run(
+        &self,
+        input: Vec<Document>,
+        foreign: &Foreign,
+    ) -> CommandResult<Vec<Document>> {
         match self {
             Stage::Match(filter) => Ok(input.into_iter().filter(|d| filter.matches(d)).collect()),
             Stage::Project(projection) => input.iter().map(|d| projection.apply(d)).collect(),
@@ -155,6 +164,10 @@ impl Stage {
             Stage::Count(name) => Ok(count_documents(name, input.len())),
             Stage::Unwind(unwind) => Ok(input.into_iter().flat_map(|d| unwind.apply(d)).collect()),
             Stage::ReplaceRoot(replace) => input.iter().map(|d| replace.apply(d)).collect(),
+            Stage::Lookup(lookup) => {
+                let from = foreign.get(lookup.from()).map_or(&[][..], Vec::as_slice);
+                input.into_iter().map(|d| lookup.apply(d, from)).collect()
+            }
         }
     }
 }

@@ -356,7 +356,17 @@ pub(crate) fn aggregate(exec: &mut Exec<'_>, req: &Request) -> StatementResult<D
         .into_iter()
         .map(|m| m.doc)
         .collect();
-    let output = pipeline.run(input)?;
+    let mut foreign = crate::aggregate::Foreign::new();
+    for name in pipeline.collections_read() {
+        if !foreign.contains_key(name) {
+            let documents = matching(exec, &req.db, name, &all, None)?
+                .into_iter()
+                .map(|m| m.doc)
+                .collect();
+            foreign.insert(name.to_owned(), documents);
+        }
+    }
+    let output = pipeline.run(input, &foreign)?;
     let ns = format!("{}.{coll}", req.db);
     Ok(cursor_reply(
         exec,

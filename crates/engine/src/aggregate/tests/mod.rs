@@ -14,8 +14,8 @@ mod strings;
 
 use bson::{Bson, Document, doc};
 
-use super::Pipeline;
 use super::expr::{Expr, Value};
+use super::{Foreign, Pipeline};
 use crate::error::CommandError;
 
 /// Parses a pipeline that must be valid.
@@ -27,7 +27,7 @@ fn pipeline(stages: Vec<Document>) -> Pipeline {
 /// Runs a pipeline that must parse and succeed.
 fn run(stages: Vec<Document>, input: Vec<Document>) -> Vec<Document> {
     pipeline(stages)
-        .run(input)
+        .run(input, &Foreign::new())
         .unwrap_or_else(|e| panic!("pipeline should run: {e}"))
 }
 
@@ -42,7 +42,7 @@ fn parse_error(stages: Vec<Document>) -> CommandError {
 
 /// The error of a pipeline that parses but fails when run.
 fn run_error(stages: Vec<Document>, input: Vec<Document>) -> CommandError {
-    match pipeline(stages).run(input) {
+    match pipeline(stages).run(input, &Foreign::new()) {
         Ok(out) => panic!("pipeline should fail, gave {out:?}"),
         Err(e) => e,
     }

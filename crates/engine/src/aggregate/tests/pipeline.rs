@@ -3,6 +3,7 @@
 use bson::{Document, doc};
 
 use super::run;
+use crate::aggregate::Foreign;
 
 fn orders() -> Vec<Document> {
     let date = |day: i64| bson::DateTime::from_millis(1_704_067_200_000 + day * 86_400_000);
@@ -69,7 +70,7 @@ fn a_leading_match_may_be_applied_twice() {
     let filter = p.leading_filter().expect("leading $match");
     let preselected: Vec<Document> = orders().into_iter().filter(|d| filter.matches(d)).collect();
     assert_eq!(
-        p.run(preselected).expect("runs"),
-        p.run(orders()).expect("runs")
+        p.run(preselected, &Foreign::new()).expect("runs"),
+        p.run(orders(), &Foreign::new()).expect("runs")
     );
 }

@@ -5,7 +5,7 @@ use bson::{Bson, Document, doc};
 use proptest::prelude::*;
 use proptest::sample::select;
 
-use super::super::Pipeline;
+use super::super::{Foreign, Pipeline};
 use crate::query::Filter;
 
 fn scalar() -> impl Strategy<Value = Bson> {
@@ -211,7 +211,7 @@ proptest! {
             Bson::Document(doc! {"$match": spec}),
             Bson::Document(doc! {"$count": "n"}),
         ];
-        let out = Pipeline::parse(&stages).expect("parses").run(docs).expect("runs");
+        let out = Pipeline::parse(&stages).expect("parses").run(docs, &Foreign::new()).expect("runs");
         if expected == 0 {
             prop_assert!(out.is_empty());
         } else {
@@ -225,7 +225,7 @@ proptest! {
         docs in prop::collection::vec(document(), 0..5),
     ) {
         if let Ok(pipeline) = Pipeline::parse(&stages) {
-            let _ = pipeline.run(docs);
+            let _ = pipeline.run(docs, &Foreign::new());
         }
     }
 
@@ -235,11 +235,11 @@ proptest! {
             Bson::Document(doc! {"$project": {"out": expr.clone()}}),
         ];
         if let Ok(pipeline) = Pipeline::parse(&stages) {
-            let _ = pipeline.run(vec![doc.clone()]);
+            let _ = pipeline.run(vec![doc.clone()], &Foreign::new());
         }
         let stages = [Bson::Document(doc! {"$group": {"_id": expr}})];
         if let Ok(pipeline) = Pipeline::parse(&stages) {
-            let _ = pipeline.run(vec![doc]);
+            let _ = pipeline.run(vec![doc], &Foreign::new());
         }
     }
 }

@@ -747,7 +747,7 @@ async fn aggregate_runs_pipelines_and_refuses_unsupported_stages() {
     let reply = run(
         &engine,
         "shop",
-        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$facet": {}}]},
+        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$merge": {}}]},
     )
     .await;
     assert_eq!(code_name(&reply), Some("BadValue"));
@@ -888,4 +888,40 @@ async fn lookup_joins_another_collection_of_the_same_database() {
         Some(0),
         "a collection that does not exist joins nothing"
     );
+}
+
+#[tokio::test]
+async fn facet_runs_named_sub_pipelines_over_the_same_documents() {
+    let engine = seeded().await;
+    let reply = assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [
+                {"$facet": {
+                    "total": [{"$count": "n"}],
+                    "page": [{"$sort": {"qty": -1}}, {"$limit": 2}, {"$project": {"_id": 1}}],
+                }},
+            ]},
+        )
+        .await,
+    );
+    assert_eq!(
+        first_batch(&reply),
+        [doc! {"total": [{"n": 3}], "page": [{"_id": 1}, {"_id": 3}]}]
+    );
+    let reply = run(
+        &engine,
+        "shop",
+        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$facet": {"a": [{"$out": "x"}]}}]},
+    )
+    .await;
+    assert_eq!(reply.get_i32("code").ok(), Some(40600), "{reply}");
+    let reply = run(
+        &engine,
+        "shop",
+        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$facet": {"a": 1}}]},
+    )
+    .await;
+    assert_eq!(reply.get_i32("code").ok(), Some(40170), "{reply}");
 }

@@ -3,9 +3,9 @@
 //! A [`Pipeline`] is parsed once from the `pipeline` array of an `aggregate` command and run
 //! over the documents of a collection. Supported stages: `$match`, `$project`, `$addFields` /
 //! `$set`, `$unset`, `$group`, `$sort`, `$limit`, `$skip`, `$count`, `$unwind`, `$replaceRoot` /
-//! `$replaceWith`, `$sortByCount` and `$lookup` (its equality form). Other stages `mongod`
-//! knows (`$facet`, `$out`, `$merge`, ...) are refused with `BadValue`; unknown ones with code
-//! 40324.
+//! `$replaceWith`, `$sortByCount`, `$lookup` (its equality form) and `$facet`. Other stages
+//! `mongod` knows (`$out`, `$merge`, `$bucket`, ...) are refused with `BadValue`; unknown ones
+//! with code 40324.
 //!
 //! Expressions (in `$project`, `$addFields`, `$group`, ...) cover field paths, `$$ROOT` /
 //! `$$CURRENT` / `$$REMOVE`, literals and the arithmetic, string, comparison, logic, array,
@@ -80,11 +80,20 @@ impl Pipeline {
 
     /// The collections the pipeline's `$lookup` stages read (their documents go to
     /// [`Pipeline::run`]).
-    pub fn collections_read(&self) -> impl Iterator<Item = &str> {
-        self.stages.iter().filter_map(|stage| match stage {
-            Stage::Lookup(lookup) => Some(lookup.from()),
-            _ => None,
-        })
+    pub fn collections_read(&self) -> Vec<&str> {
+        let mut names = Vec::new();
+        for stage in &self.stages {
+            match stage {
+                Stage::Lookup(lookup) => names.push(lookup.from()),
+                Stage::Facet(facets) => {
+                    for (_, pipeline) in facets {
+                        names.extend(pipeline.collections_read());
+                    }
+                }
+                _ => {}
+            }
+        }
+        names
     }
 
     /// Runs the whole pipeline over the input documents, in order; `foreign` holds the

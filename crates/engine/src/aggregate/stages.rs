@@ -3,13 +3,13 @@
 
 use bson::{Bson, Document};
 
-use crate::aggregate::Foreign;
 use crate::aggregate::expr::{Expr, Num};
 use crate::aggregate::group::{Accumulator, Group};
 use crate::aggregate::lookup::Lookup;
 use crate::aggregate::project::{self, Projection};
 use crate::aggregate::replace::ReplaceRoot;
 use crate::aggregate::unwind::Unwind;
+use crate::aggregate::{Foreign, Pipeline};
 use crate::error::{CommandError, CommandResult};
 use crate::query::{Filter, SortSpec};
 
@@ -32,6 +32,8 @@ pub(crate) enum Stage {
     Count(String),
     /// `$lookup` (the equality form).
     Lookup(Lookup),
+    /// `$facet`: named sub-pipelines over the same input, giving one document.
+    Facet(Vec<(String, Pipeline)>),
     /// `$unwind`.
     Unwind(Unwind),
     /// `$replaceRoot` / `$replaceWith`.
@@ -48,7 +50,6 @@ const UNSUPPORTED: &[&str] = &[
     "$currentOp",
     "$densify",
     "$documents",
-    "$facet",
     "$fill",
     "$geoNear",
     "$graphLookup",
@@ -107,6 +108,7 @@ pub(crate) fn parse_stage(name: &str, spec: &Bson, out: &mut Vec<Stage>) -> Comm
         "$count" => Stage::Count(parse_count(spec)?),
         "$unwind" => Stage::Unwind(Unwind::parse(spec)?),
         "$lookup" => Stage::Lookup(Lookup::parse(spec)?),
+        "$facet" => Stage::Facet(parse_facet(spec)?),
         "$replaceRoot" => Stage::ReplaceRoot(ReplaceRoot::parse_replace_root(spec)?),
         "$replaceWith" => Stage::ReplaceRoot(ReplaceRoot::replace_with(spec)?),
         "$sortByCount" => {
@@ -168,8 +170,80 @@ impl Stage {
                 let from = foreign.get(lookup.from()).map_or(&[][..], Vec::as_slice);
                 input.into_iter().map(|d| lookup.apply(d, from)).collect()
             }
+            Stage::Facet(facets) => {
+                let mut out = Document::new();
+                for (name, pipeline) in facets {
+                    let results = pipeline.run(input.clone(), foreign)?;
+                    out.insert(
+                        name.clone(),
+                        results.into_iter().map(Bson::Document).collect::<Vec<_>>(),
+                    );
+                }
+                Ok(vec![out])
+            }
         }
     }
+}
+
+/// Stages a `$facet` sub-pipeline may not hold.
+const NOT_IN_FACET: &[&str] = &[
+    "$facet",
+    "$out",
+    "$merge",
+    "$changeStream",
+    "$collStats",
+    "$indexStats",
+    "$geoNear",
+];
+
+/// Parses `{$facet: {name: [stages], ...}}`.
+fn parse_facet(spec: &Bson) -> CommandResult<Vec<(String, Pipeline)>> {
+    let spec = match spec {
+        Bson::Document(spec) if !spec.is_empty() => spec,
+        other => {
+            return Err(CommandError::with_code(
+                40169,
+                format!(
+                    "the $facet specification must be a non-empty object, but found: {}",
+                    crate::query::filter::describe("$facet", other)
+                ),
+            ));
+        }
+    };
+    let mut facets = Vec::with_capacity(spec.len());
+    for (name, stages) in spec {
+        if name.is_empty() || name.starts_with('$') || name.contains('.') {
+            return Err(CommandError::with_code(
+                40173,
+                format!(
+                    "facet pipeline name '{name}' must be a non-empty field name without '$' or '.'"
+                ),
+            ));
+        }
+        let Bson::Array(stages) = stages else {
+            return Err(CommandError::with_code(
+                40170,
+                format!(
+                    "arguments to $facet must be arrays, {name} is type {}",
+                    crate::compare::type_name(stages)
+                ),
+            ));
+        };
+        for stage in stages {
+            if let Some(inner) = stage
+                .as_document()
+                .and_then(|d| d.keys().next())
+                .filter(|inner| NOT_IN_FACET.contains(&inner.as_str()))
+            {
+                return Err(CommandError::with_code(
+                    40600,
+                    format!("{inner} is not allowed to be used within a $facet stage"),
+                ));
+            }
+        }
+        facets.push((name.clone(), Pipeline::parse(stages)?));
+    }
+    Ok(facets)
 }
 
 fn saturating_usize(n: u64) -> usize {

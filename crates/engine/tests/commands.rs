@@ -2,7 +2,7 @@
 
 mod common;
 
-use bson::{Bson, doc};
+use bson::{Bson, Document, doc};
 use causeway_engine::Engine;
 use common::*;
 
@@ -837,6 +837,16 @@ async fn an_equality_on_an_indexed_field_uses_the_index_not_a_scan() {
     );
 }
 
+/// Runs `pipeline` over `shop.<coll>`.
+async fn aggregate(engine: &Engine, coll: &str, pipeline: Vec<Document>) -> Document {
+    run(
+        engine,
+        "shop",
+        doc! {"aggregate": coll, "cursor": {}, "pipeline": pipeline},
+    )
+    .await
+}
+
 #[tokio::test]
 async fn lookup_joins_another_collection_of_the_same_database() {
     let engine = seeded().await;
@@ -853,14 +863,14 @@ async fn lookup_joins_another_collection_of_the_same_database() {
         .await,
     );
     let reply = assert_ok(
-        run(
+        aggregate(
             &engine,
-            "shop",
-            doc! {"aggregate": "orders", "cursor": {}, "pipeline": [
-                {"$lookup": {"from": "inventory", "localField": "item", "foreignField": "sku", "as": "stock"}},
-                {"$project": {"stock._id": 1}},
-                {"$sort": {"_id": 1}},
-            ]},
+            "orders",
+            vec![
+                doc! {"$lookup": {"from": "inventory", "localField": "item", "foreignField": "sku", "as": "stock"}},
+                doc! {"$project": {"stock._id": 1}},
+                doc! {"$sort": {"_id": 1}},
+            ],
         )
         .await,
     );
@@ -873,13 +883,13 @@ async fn lookup_joins_another_collection_of_the_same_database() {
         ]
     );
     let reply = assert_ok(
-        run(
+        aggregate(
             &engine,
-            "shop",
-            doc! {"aggregate": "orders", "cursor": {}, "pipeline": [
-                {"$match": {"_id": 10}},
-                {"$lookup": {"from": "missing", "localField": "item", "foreignField": "sku", "as": "stock"}},
-            ]},
+            "orders",
+            vec![
+                doc! {"$match": {"_id": 10}},
+                doc! {"$lookup": {"from": "missing", "localField": "item", "foreignField": "sku", "as": "stock"}},
+            ],
         )
         .await,
     );
@@ -894,15 +904,13 @@ async fn lookup_joins_another_collection_of_the_same_database() {
 async fn facet_runs_named_sub_pipelines_over_the_same_documents() {
     let engine = seeded().await;
     let reply = assert_ok(
-        run(
+        aggregate(
             &engine,
-            "shop",
-            doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [
-                {"$facet": {
-                    "total": [{"$count": "n"}],
-                    "page": [{"$sort": {"qty": -1}}, {"$limit": 2}, {"$project": {"_id": 1}}],
-                }},
-            ]},
+            "inventory",
+            vec![doc! {"$facet": {
+                "total": [{"$count": "n"}],
+                "page": [{"$sort": {"qty": -1}}, {"$limit": 2}, {"$project": {"_id": 1}}],
+            }}],
         )
         .await,
     );
@@ -910,18 +918,13 @@ async fn facet_runs_named_sub_pipelines_over_the_same_documents() {
         first_batch(&reply),
         [doc! {"total": [{"n": 3}], "page": [{"_id": 1}, {"_id": 3}]}]
     );
-    let reply = run(
+    let reply = aggregate(
         &engine,
-        "shop",
-        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$facet": {"a": [{"$out": "x"}]}}]},
+        "inventory",
+        vec![doc! {"$facet": {"a": [{"$out": "x"}]}}],
     )
     .await;
     assert_eq!(reply.get_i32("code").ok(), Some(40600), "{reply}");
-    let reply = run(
-        &engine,
-        "shop",
-        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [{"$facet": {"a": 1}}]},
-    )
-    .await;
+    let reply = aggregate(&engine, "inventory", vec![doc! {"$facet": {"a": 1}}]).await;
     assert_eq!(reply.get_i32("code").ok(), Some(40170), "{reply}");
 }

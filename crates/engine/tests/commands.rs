@@ -928,3 +928,63 @@ async fn facet_runs_named_sub_pipelines_over_the_same_documents() {
     let reply = aggregate(&engine, "inventory", vec![doc! {"$facet": {"a": 1}}]).await;
     assert_eq!(reply.get_i32("code").ok(), Some(40170), "{reply}");
 }
+
+#[tokio::test]
+async fn union_with_appends_another_collection_and_sample_picks_at_random() {
+    let engine = seeded().await;
+    assert_ok(
+        run(
+            &engine,
+            "shop",
+            doc! {"insert": "archive", "documents": [{"_id": 100, "sku": "old", "qty": 0}]},
+        )
+        .await,
+    );
+    let reply = assert_ok(
+        aggregate(
+            &engine,
+            "inventory",
+            vec![
+                doc! {"$project": {"_id": 1}},
+                doc! {"$unionWith": {"coll": "archive", "pipeline": [{"$project": {"sku": 1}}]}},
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        first_batch(&reply),
+        [
+            doc! {"_id": 1},
+            doc! {"_id": 2},
+            doc! {"_id": 3},
+            doc! {"_id": 100, "sku": "old"}
+        ]
+    );
+    let reply =
+        assert_ok(aggregate(&engine, "inventory", vec![doc! {"$unionWith": "missing"}]).await);
+    assert_eq!(first_batch(&reply).len(), 3);
+
+    let picked = first_batch(&assert_ok(
+        aggregate(&engine, "inventory", vec![doc! {"$sample": {"size": 2}}]).await,
+    ));
+    let mut ids: Vec<i32> = picked
+        .iter()
+        .filter_map(|d| d.get_i32("_id").ok())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 2, "two different documents: {picked:?}");
+    let all = first_batch(&assert_ok(
+        aggregate(&engine, "inventory", vec![doc! {"$sample": {"size": 10}}]).await,
+    ));
+    assert_eq!(all.len(), 3);
+    for (spec, code) in [
+        (doc! {"size": -1}, 28747),
+        (doc! {"size": "x"}, 28746),
+        (doc! {}, 28749),
+        (doc! {"size": 1, "seed": 2}, 28748),
+    ] {
+        let reply = aggregate(&engine, "inventory", vec![doc! {"$sample": spec.clone()}]).await;
+        assert_eq!(reply.get_i32("code").ok(), Some(code), "{spec}: {reply}");
+    }
+}

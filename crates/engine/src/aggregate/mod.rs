@@ -3,9 +3,9 @@
 //! A [`Pipeline`] is parsed once from the `pipeline` array of an `aggregate` command and run
 //! over the documents of a collection. Supported stages: `$match`, `$project`, `$addFields` /
 //! `$set`, `$unset`, `$group`, `$sort`, `$limit`, `$skip`, `$count`, `$unwind`, `$replaceRoot` /
-//! `$replaceWith`, `$sortByCount`, `$lookup` (its equality form) and `$facet`. Other stages
-//! `mongod` knows (`$out`, `$merge`, `$bucket`, ...) are refused with `BadValue`; unknown ones
-//! with code 40324.
+//! `$replaceWith`, `$sortByCount`, `$lookup` (its equality form), `$facet`, `$unionWith` and
+//! `$sample`. Other stages `mongod` knows (`$out`, `$merge`, `$bucket`, ...) are refused with
+//! `BadValue`; unknown ones with code 40324.
 //!
 //! Expressions (in `$project`, `$addFields`, `$group`, ...) cover field paths, `$$ROOT` /
 //! `$$CURRENT` / `$$REMOVE`, literals and the arithmetic, string, comparison, logic, array,
@@ -89,6 +89,10 @@ impl Pipeline {
                     for (_, pipeline) in facets {
                         names.extend(pipeline.collections_read());
                     }
+                }
+                Stage::UnionWith(coll, pipeline) => {
+                    names.push(coll);
+                    names.extend(pipeline.collections_read());
                 }
                 _ => {}
             }

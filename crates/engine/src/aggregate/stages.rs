@@ -2,6 +2,7 @@
 //! and running them over a batch of documents.
 
 use bson::{Bson, Document};
+use rand::seq::SliceRandom;
 
 use crate::aggregate::expr::{Expr, Num};
 use crate::aggregate::group::{Accumulator, Group};
@@ -34,6 +35,10 @@ pub(crate) enum Stage {
     Lookup(Lookup),
     /// `$facet`: named sub-pipelines over the same input, giving one document.
     Facet(Vec<(String, Pipeline)>),
+    /// `$unionWith`: the input, then another collection's documents through a pipeline.
+    UnionWith(String, Pipeline),
+    /// `$sample`: this many documents picked at random.
+    Sample(u64),
     /// `$unwind`.
     Unwind(Unwind),
     /// `$replaceRoot` / `$replaceWith`.
@@ -64,12 +69,10 @@ const UNSUPPORTED: &[&str] = &[
     "$querySettings",
     "$queryStats",
     "$redact",
-    "$sample",
     "$search",
     "$searchMeta",
     "$setWindowFields",
     "$shardedDataDistribution",
-    "$unionWith",
     "$vectorSearch",
 ];
 
@@ -109,6 +112,11 @@ pub(crate) fn parse_stage(name: &str, spec: &Bson, out: &mut Vec<Stage>) -> Comm
         "$unwind" => Stage::Unwind(Unwind::parse(spec)?),
         "$lookup" => Stage::Lookup(Lookup::parse(spec)?),
         "$facet" => Stage::Facet(parse_facet(spec)?),
+        "$unionWith" => {
+            let (coll, pipeline) = parse_union_with(spec)?;
+            Stage::UnionWith(coll, pipeline)
+        }
+        "$sample" => Stage::Sample(parse_sample(spec)?),
         "$replaceRoot" => Stage::ReplaceRoot(ReplaceRoot::parse_replace_root(spec)?),
         "$replaceWith" => Stage::ReplaceRoot(ReplaceRoot::replace_with(spec)?),
         "$sortByCount" => {
@@ -181,6 +189,18 @@ impl Stage {
                 }
                 Ok(vec![out])
             }
+            Stage::UnionWith(coll, pipeline) => {
+                let other = foreign.get(coll).cloned().unwrap_or_default();
+                let mut output = input;
+                output.extend(pipeline.run(other, foreign)?);
+                Ok(output)
+            }
+            Stage::Sample(size) => {
+                let mut input = input;
+                let size = saturating_usize(*size).min(input.len());
+                let (picked, _) = input.partial_shuffle(&mut rand::rng(), size);
+                Ok(picked.to_vec())
+            }
         }
     }
 }
@@ -229,21 +249,115 @@ fn parse_facet(spec: &Bson) -> CommandResult<Vec<(String, Pipeline)>> {
                 ),
             ));
         };
-        for stage in stages {
-            if let Some(inner) = stage
-                .as_document()
-                .and_then(|d| d.keys().next())
-                .filter(|inner| NOT_IN_FACET.contains(&inner.as_str()))
-            {
-                return Err(CommandError::with_code(
-                    40600,
-                    format!("{inner} is not allowed to be used within a $facet stage"),
-                ));
-            }
-        }
+        refuse_stages(stages, NOT_IN_FACET, |inner| {
+            CommandError::with_code(
+                40600,
+                format!("{inner} is not allowed to be used within a $facet stage"),
+            )
+        })?;
         facets.push((name.clone(), Pipeline::parse(stages)?));
     }
     Ok(facets)
+}
+
+/// Parses `{$unionWith: "coll"}` or `{$unionWith: {coll, pipeline}}`.
+fn parse_union_with(spec: &Bson) -> CommandResult<(String, Pipeline)> {
+    let (coll, stages) = match spec {
+        Bson::String(coll) => (coll.clone(), &[][..]),
+        Bson::Document(spec) => {
+            let mut coll = None;
+            let mut stages: &[Bson] = &[];
+            for (name, value) in spec {
+                match (name.as_str(), value) {
+                    ("coll", Bson::String(c)) => coll = Some(c.clone()),
+                    ("pipeline", Bson::Array(s)) => stages = s,
+                    ("coll" | "pipeline", other) => {
+                        return Err(CommandError::type_mismatch(format!(
+                            "BSON field '$unionWith.{name}' is the wrong type '{}', expected type '{}'",
+                            crate::compare::type_name(other),
+                            if name == "coll" { "string" } else { "array" }
+                        )));
+                    }
+                    _ => {
+                        return Err(CommandError::with_code(
+                            40415,
+                            format!("BSON field '$unionWith.{name}' is an unknown field."),
+                        ));
+                    }
+                }
+            }
+            let coll = coll.ok_or_else(|| {
+                CommandError::with_code(
+                    40414,
+                    "BSON field '$unionWith.coll' is missing but a required field",
+                )
+            })?;
+            (coll, stages)
+        }
+        other => {
+            return Err(CommandError::failed_to_parse(format!(
+                "the $unionWith stage specification must be an object or string, but found {}",
+                crate::compare::type_name(other)
+            )));
+        }
+    };
+    refuse_stages(stages, &["$out", "$merge"], |inner| {
+        CommandError::with_code(
+            31441,
+            format!("{inner} is not allowed within a $unionWith's sub-pipeline"),
+        )
+    })?;
+    Ok((coll, Pipeline::parse(stages)?))
+}
+
+/// Refuses a sub-pipeline holding one of the `forbidden` stages, with `error(stage name)`.
+fn refuse_stages(
+    stages: &[Bson],
+    forbidden: &[&str],
+    error: impl Fn(&str) -> CommandError,
+) -> CommandResult<()> {
+    for stage in stages {
+        if let Some(name) = stage
+            .as_document()
+            .and_then(|d| d.keys().next())
+            .filter(|name| forbidden.contains(&name.as_str()))
+        {
+            return Err(error(name));
+        }
+    }
+    Ok(())
+}
+
+/// Parses `{$sample: {size: n}}`.
+fn parse_sample(spec: &Bson) -> CommandResult<u64> {
+    let Bson::Document(spec) = spec else {
+        return Err(CommandError::with_code(
+            28745,
+            "the $sample stage specification must be an object",
+        ));
+    };
+    let mut size = None;
+    for (name, value) in spec {
+        if name != "size" {
+            return Err(CommandError::with_code(
+                28748,
+                format!("unrecognized option to $sample: {name}"),
+            ));
+        }
+        let n = Num::of(value).ok_or_else(|| {
+            CommandError::with_code(28746, "size argument to $sample must be a number")
+        })?;
+        let f = n.as_f64();
+        if f < 0.0 {
+            return Err(CommandError::with_code(
+                28747,
+                "size argument to $sample must not be negative",
+            ));
+        }
+        // A fractional size counts its whole part, as `mongod` reads it as a long.
+        size = Some(n.to_exact_i64().map_or(f as u64, |i| i as u64));
+    }
+    size.ok_or_else(|| CommandError::with_code(28749, "$sample stage must specify a size"))
 }
 
 fn saturating_usize(n: u64) -> usize {

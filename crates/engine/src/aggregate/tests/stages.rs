@@ -28,7 +28,7 @@ fn pipeline_documents_are_checked() {
         "A pipeline stage specification object must contain exactly one field."
     );
     assert_eq!(parse_error(vec![doc! {}]).code, 40323);
-    for stage in ["$out", "$merge", "$changeStream", "$unionWith"] {
+    for stage in ["$out", "$merge", "$changeStream", "$bucket"] {
         let mut spec = Document::new();
         spec.insert(stage, Document::new());
         let error = parse_error(vec![spec]);

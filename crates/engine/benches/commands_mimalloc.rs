@@ -1,5 +1,5 @@
-//! The same benches as `commands.rs`, with mimalloc as the global allocator (as in
-//! `causeway-server`).
+//! The same benches as `commands.rs`, with mimalloc as the global allocator (the one the docs
+//! recommend to applications that embed the engine).
 //!
 //! Run with `cargo bench -p causeway-engine --bench commands_mimalloc`.
 

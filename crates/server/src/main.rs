@@ -6,12 +6,6 @@ use std::time::Duration;
 use causeway_server::{Server, ServerConfig};
 use clap::Parser;
 
-/// mimalloc rather than the system allocator: under replicated writes glibc's allocator spends
-/// a large share of the time walking free lists scattered over the heap (see
-/// `docs/PERFORMANCE.md`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Serve an in-process MongoDB replica set (primary and lagging secondaries) over the wire
 /// protocol, each member on its own port.
 #[derive(Debug, Parser)]

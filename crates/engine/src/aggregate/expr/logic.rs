@@ -1,4 +1,4 @@
-//! Comparison and logic: `$eq $ne $gt $gte $lt $lte $cmp $and $or $not $cond $ifNull`.
+//! Comparison and logic: `$eq $ne $gt $gte $lt $lte $cmp $and $or $not $cond $ifNull $switch`.
 //!
 //! Comparisons use the BSON order across types (`"a" > 5`), missing ranking below `null`.
 
@@ -138,4 +138,115 @@ pub(super) fn parse_cond(arg: &Bson, depth: usize) -> CommandResult<Expr> {
             otherwise.ok_or_else(|| missing("else", 17082))?,
         ],
     ))
+}
+
+/// `$switch`: the `then` of the first branch whose `case` is true, else the `default`.
+#[derive(Debug, Clone)]
+pub(crate) struct Switch {
+    branches: Vec<(Expr, Expr)>,
+    default: Option<Expr>,
+}
+
+impl Switch {
+    /// Parses `{branches: [{case, then}, ...], default}`, with `mongod`'s errors.
+    pub(super) fn parse(arg: &Bson, depth: usize) -> CommandResult<Switch> {
+        let Bson::Document(spec) = arg else {
+            return Err(CommandError::with_code(
+                40060,
+                format!(
+                    "$switch requires an object as an argument, found: {}",
+                    crate::compare::type_name(arg)
+                ),
+            ));
+        };
+        let mut branches = Vec::new();
+        let mut default = None;
+        for (name, value) in spec {
+            match name.as_str() {
+                "branches" => {
+                    let Bson::Array(items) = value else {
+                        return Err(CommandError::with_code(
+                            40061,
+                            format!(
+                                "$switch expected an array for 'branches', found: {}",
+                                crate::compare::type_name(value)
+                            ),
+                        ));
+                    };
+                    for item in items {
+                        branches.push(parse_branch(item, depth)?);
+                    }
+                }
+                "default" => default = Some(parse_at(value, depth + 1)?),
+                other => {
+                    return Err(CommandError::with_code(
+                        40067,
+                        format!("$switch found an unknown argument: {other}"),
+                    ));
+                }
+            }
+        }
+        if branches.is_empty() {
+            return Err(CommandError::with_code(
+                40068,
+                "$switch requires at least one branch.",
+            ));
+        }
+        Ok(Switch { branches, default })
+    }
+
+    /// Evaluates the cases in order, then the default; with neither, error 40066.
+    pub(super) fn eval(&self, root: &Document) -> CommandResult<Value> {
+        for (case, then) in &self.branches {
+            if truthy(&case.eval(root)?) {
+                return then.eval(root);
+            }
+        }
+        match &self.default {
+            Some(default) => default.eval(root),
+            None => Err(CommandError::with_code(
+                40066,
+                "$switch could not find a matching branch for an input, and no default was \
+                 specified.",
+            )),
+        }
+    }
+}
+
+fn parse_branch(item: &Bson, depth: usize) -> CommandResult<(Expr, Expr)> {
+    let Bson::Document(branch) = item else {
+        return Err(CommandError::with_code(
+            40062,
+            format!(
+                "$switch expected each branch to be an object, found: {}",
+                crate::compare::type_name(item)
+            ),
+        ));
+    };
+    let (mut case, mut then) = (None, None);
+    for (name, value) in branch {
+        match name.as_str() {
+            "case" => case = Some(parse_at(value, depth + 1)?),
+            "then" => then = Some(parse_at(value, depth + 1)?),
+            other => {
+                return Err(CommandError::with_code(
+                    40063,
+                    format!("$switch found an unknown argument to a branch: {other}"),
+                ));
+            }
+        }
+    }
+    let case = case.ok_or_else(|| {
+        CommandError::with_code(
+            40064,
+            "$switch requires each branch have a 'case' expression",
+        )
+    })?;
+    let then = then.ok_or_else(|| {
+        CommandError::with_code(
+            40065,
+            "$switch requires each branch have a 'then' expression.",
+        )
+    })?;
+    Ok((case, then))
 }

@@ -50,6 +50,8 @@ pub(crate) enum Expr {
     Op(Op, Vec<Expr>),
     /// `$dateToString`.
     DateToString(Box<date::DateToString>),
+    /// `$switch`.
+    Switch(Box<logic::Switch>),
 }
 
 /// The variables an expression can name.
@@ -97,6 +99,7 @@ impl Expr {
             }
             Expr::Op(op, args) => op::eval(*op, args, root),
             Expr::DateToString(spec) => spec.eval(root),
+            Expr::Switch(switch) => switch.eval(root),
         }
     }
 }
@@ -156,6 +159,7 @@ fn parse_operator(name: &str, arg: &Bson, depth: usize) -> CommandResult<Expr> {
     match name {
         "$literal" => return Ok(Expr::Const(arg.clone())),
         "$cond" => return logic::parse_cond(arg, depth),
+        "$switch" => return Ok(Expr::Switch(Box::new(logic::Switch::parse(arg, depth)?))),
         "$dateToString" => {
             return Ok(Expr::DateToString(Box::new(date::DateToString::parse(
                 arg, depth,

@@ -220,7 +220,6 @@ const UNSUPPORTED: &[&str] = &[
     "$strLenBytes",
     "$substr",
     "$substrBytes",
-    "$switch",
     "$tan",
     "$toBool",
     "$toDate",

@@ -229,3 +229,50 @@ fn folds_take_one_array_or_several_arguments() {
     assert_eq!(eval(bson!({"$avg": [1, 2]})), bson!(1.5));
     assert_eq!(eval(bson!({"$avg": ["x"]})), Bson::Null);
 }
+
+#[test]
+fn switch_takes_the_first_true_branch_or_the_default() {
+    let grade = |default: Option<Bson>| {
+        let mut spec = doc! {"branches": [
+            {"case": {"$gte": ["$a", 10]}, "then": "high"},
+            {"case": {"$gte": ["$a", 5]}, "then": "middle"},
+            {"case": {"$gte": ["$a", 0]}, "then": "never reached for a = 5"},
+        ]};
+        if let Some(default) = default {
+            spec.insert("default", default);
+        }
+        bson!({"$switch": spec})
+    };
+    assert_eq!(eval(grade(None)), bson!("middle"));
+    let below = doc! {"a": -1};
+    assert_eq!(
+        try_eval_on(grade(Some(bson!("low"))), &below).expect("evaluates"),
+        Some(bson!("low"))
+    );
+    assert_eq!(
+        try_eval_on(grade(None), &below)
+            .expect_err("no branch")
+            .code,
+        40066
+    );
+    assert_eq!(eval_code(bson!({"$switch": 1})), 40060);
+    assert_eq!(eval_code(bson!({"$switch": {"branches": {}}})), 40061);
+    assert_eq!(eval_code(bson!({"$switch": {"branches": [1]}})), 40062);
+    assert_eq!(
+        eval_code(bson!({"$switch": {"branches": [{"case": true, "x": 1}]}})),
+        40063
+    );
+    assert_eq!(
+        eval_code(bson!({"$switch": {"branches": [{"then": 1}]}})),
+        40064
+    );
+    assert_eq!(
+        eval_code(bson!({"$switch": {"branches": [{"case": true}]}})),
+        40065
+    );
+    assert_eq!(
+        eval_code(bson!({"$switch": {"branches": [], "x": 1}})),
+        40067
+    );
+    assert_eq!(eval_code(bson!({"$switch": {"branches": []}})), 40068);
+}

@@ -125,6 +125,8 @@ pub(crate) enum Rounding {
     Ceil,
     /// To nearest, ties to even (`$round`).
     HalfEven,
+    /// Toward zero (`$trunc`).
+    TowardZero,
 }
 
 /// `value` rounded exactly to `place` decimal places (a negative `place` rounds to tens,
@@ -147,6 +149,7 @@ pub(crate) fn to_place(value: &Decimal128, place: i32, rounding: Rounding) -> De
     let (dropped, kept) = f.digits.split_at(drop.min(f.digits.len()));
     let inexact = dropped.iter().any(|&d| d != 0);
     let increment = match rounding {
+        Rounding::TowardZero => false,
         Rounding::Floor => f.negative && inexact,
         Rounding::Ceil => !f.negative && inexact,
         Rounding::HalfEven => {
@@ -424,6 +427,8 @@ mod tests {
         assert_eq!(at("0.006", 2, Rounding::HalfEven), "0.01");
         assert_eq!(at("0.0000001", 2, Rounding::Ceil), "0.01");
         assert_eq!(at("7", 2, Rounding::Floor), "7");
+        assert_eq!(at("-2.99", 0, Rounding::TowardZero), "-2");
+        assert_eq!(at("1234.5678", 2, Rounding::TowardZero), "1234.56");
         assert_eq!(at("1E+5", 0, Rounding::Floor), "1E+5");
         assert_eq!(at("NaN", 0, Rounding::Floor), "NaN");
         assert_eq!(

@@ -28,7 +28,8 @@ pub(super) fn eval(op: Op, values: &[Value]) -> CommandResult<Value> {
             let [a, b] = fixed(values)?;
             modulo(a, b)
         }
-        Op::Round => round(values),
+        Op::Round => to_place(Op::Round, values),
+        Op::Trunc => to_place(Op::Trunc, values),
         _ => {
             let [value] = fixed(values)?;
             unary(op, value)
@@ -212,11 +213,18 @@ fn unary(op: Op, value: &Value) -> CommandResult<Value> {
     Ok(Some(result.to_bson()))
 }
 
-fn round(values: &[Value]) -> CommandResult<Value> {
+/// `$round` (half to even) and `$trunc` (toward zero) to a number of decimal places.
+fn to_place(op: Op, values: &[Value]) -> CommandResult<Value> {
+    let name = op.name();
+    let truncate = op == Op::Trunc;
     let (value, place) = match values {
         [value] => (value, None),
         [value, place] => (value, Some(place)),
-        _ => return Err(CommandError::bad_value("$round takes one or two arguments")),
+        _ => {
+            return Err(CommandError::bad_value(format!(
+                "{name} takes one or two arguments"
+            )));
+        }
     };
     if nullish(value) {
         return Ok(null());
@@ -225,7 +233,7 @@ fn round(values: &[Value]) -> CommandResult<Value> {
         CommandError::with_code(
             51081,
             format!(
-                "$round only supports numeric types, not {}",
+                "{name} only supports numeric types, not {}",
                 type_name(value)
             ),
         )
@@ -233,7 +241,7 @@ fn round(values: &[Value]) -> CommandResult<Value> {
     let place = match place {
         None => 0,
         Some(p) if nullish(p) => return Ok(null()),
-        Some(p) => round_place(p)?,
+        Some(p) => round_place(name, p)?,
     };
     // The range check above keeps `place` well inside i32.
     let place = place as i32;
@@ -241,42 +249,51 @@ fn round(values: &[Value]) -> CommandResult<Value> {
         Some(i) if place >= 0 => num::integer(n.width(), i128::from(i)),
         Some(i) => num::integer(
             n.width(),
-            round_integer(i128::from(i), place.unsigned_abs()),
+            round_integer(i128::from(i), place.unsigned_abs(), truncate),
         ),
         None => match n {
-            Num::Decimal(d) => Num::Decimal(decimal::to_place(&d, place, Rounding::HalfEven)),
-            _ => Num::float(n.width(), round_float(n.as_f64(), place)),
+            Num::Decimal(d) => {
+                let rounding = if truncate {
+                    Rounding::TowardZero
+                } else {
+                    Rounding::HalfEven
+                };
+                Num::Decimal(decimal::to_place(&d, place, rounding))
+            }
+            _ => Num::float(n.width(), round_float(n.as_f64(), place, truncate)),
         },
     };
     Ok(Some(result.to_bson()))
 }
 
-/// The number of decimal places `$round` is asked for: a whole number in [-20, 100].
-fn round_place(place: &Value) -> CommandResult<i64> {
+/// The number of decimal places `$round` or `$trunc` (`name`) is asked for: a whole number in
+/// [-20, 100].
+fn round_place(name: &str, place: &Value) -> CommandResult<i64> {
     let place = number(place)
         .and_then(Num::to_exact_i64)
         .filter(|p| i32::try_from(*p).is_ok())
         .ok_or_else(|| {
             CommandError::with_code(
                 51082,
-                "precision argument to  $round must be a integral value",
+                format!("precision argument to  {name} must be a integral value"),
             )
         })?;
     if !(-20..=100).contains(&place) {
         return Err(CommandError::with_code(
             51083,
-            format!("cannot apply $round with precision value {place} value must be in [-20, 100]"),
+            format!("cannot apply {name} with precision value {place} value must be in [-20, 100]"),
         ));
     }
     Ok(place)
 }
 
-/// Rounds `value` to a multiple of `10^digits`, ties to even.
-fn round_integer(value: i128, digits: u32) -> i128 {
+/// Rounds `value` to a multiple of `10^digits`: ties to even, or toward zero when
+/// `truncate`.
+fn round_integer(value: i128, digits: u32, truncate: bool) -> i128 {
     let unit = 10i128.pow(digits);
     let quotient = value / unit;
     let remainder = (value % unit).abs() * 2;
-    let away = remainder > unit || (remainder == unit && quotient % 2 != 0);
+    let away = !truncate && (remainder > unit || (remainder == unit && quotient % 2 != 0));
     let rounded = if away {
         quotient + value.signum()
     } else {
@@ -285,9 +302,10 @@ fn round_integer(value: i128, digits: u32) -> i128 {
     rounded * unit
 }
 
-/// Rounds `x` to `place` decimal places (negative: to tens, hundreds, ...), ties to even,
-/// working on its 34-significant-digit decimal form as `mongod` does.
-pub(super) fn round_float(x: f64, place: i32) -> f64 {
+/// Rounds `x` to `place` decimal places (negative: to tens, hundreds, ...), ties to even or
+/// toward zero when `truncate`, working on its 34-significant-digit decimal form as `mongod`
+/// does.
+pub(super) fn round_float(x: f64, place: i32, truncate: bool) -> f64 {
     if !x.is_finite() || x == 0.0 {
         return x;
     }
@@ -313,6 +331,7 @@ pub(super) fn round_float(x: f64, place: i32) -> f64 {
     }
     let (kept, dropped) = digits.split_at(keep as usize);
     let round_up = match dropped.first().copied().unwrap_or(0) {
+        _ if truncate => false,
         d if d > 5 => true,
         5 => dropped[1..].iter().any(|&d| d != 0) || kept.last().is_some_and(|d| d % 2 == 1),
         _ => false,

@@ -3,7 +3,7 @@
 //!
 //! A result is a decimal whenever an operand was. Sums, differences, products, quotients and
 //! averages of decimals are exact before one rounding to 34 digits, and `$abs`, `$ceil`,
-//! `$floor` and `$round` exact, as in `mongod` (see [`crate::decimal`]); the other operations
+//! `$floor`, `$round` and `$trunc` exact, as in `mongod` (see [`crate::decimal`]); the other operations
 //! on decimals (`$mod`, the exponential and trigonometric functions) go through the nearest
 //! double.
 

@@ -19,6 +19,7 @@ pub(crate) enum Op {
     Ceil,
     Floor,
     Round,
+    Trunc,
     // Strings.
     Concat,
     ToLower,
@@ -92,6 +93,7 @@ const TABLE: &[(&str, Op, Arity)] = &[
     ("$ceil", Op::Ceil, Arity::Exactly(1)),
     ("$floor", Op::Floor, Arity::Exactly(1)),
     ("$round", Op::Round, Arity::Between(1, 2)),
+    ("$trunc", Op::Trunc, Arity::Between(1, 2)),
     ("$concat", Op::Concat, Arity::AtLeast(0)),
     ("$toLower", Op::ToLower, Arity::Exactly(1)),
     ("$toUpper", Op::ToUpper, Arity::Exactly(1)),
@@ -227,7 +229,6 @@ const UNSUPPORTED: &[&str] = &[
     "$toObjectId",
     "$toUUID",
     "$trim",
-    "$trunc",
     "$tsIncrement",
     "$tsSecond",
     "$unsetField",
@@ -344,7 +345,8 @@ fn eval_strict(op: Op, values: &[Value]) -> CommandResult<Value> {
         | Op::Abs
         | Op::Ceil
         | Op::Floor
-        | Op::Round => arith::eval(op, values),
+        | Op::Round
+        | Op::Trunc => arith::eval(op, values),
         Op::Concat | Op::ToLower | Op::ToUpper | Op::SubstrCP | Op::StrLenCP => {
             string::eval(op, values)
         }

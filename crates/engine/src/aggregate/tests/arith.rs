@@ -191,6 +191,30 @@ fn round_is_half_to_even() {
 }
 
 #[test]
+fn trunc_cuts_toward_zero() {
+    let dec = |s: &str| Bson::Decimal128(s.parse().expect("decimal"));
+    assert_eq!(eval(bson!({"$trunc": [2.7]})), Bson::Double(2.0));
+    assert_eq!(eval(bson!({"$trunc": -2.7})), Bson::Double(-2.0));
+    assert_eq!(eval(bson!({"$trunc": [1.239, 2]})), Bson::Double(1.23));
+    assert_eq!(eval(bson!({"$trunc": [1299, -2]})), Bson::Int32(1200));
+    assert_eq!(eval(bson!({"$trunc": [-1299_i64, -2]})), Bson::Int64(-1200));
+    assert_eq!(
+        eval(bson!({"$trunc": [dec("-1234.5678"), 1]})),
+        dec("-1234.5")
+    );
+    assert_eq!(eval(bson!({"$trunc": [null]})), Bson::Null);
+    let error = eval_error(bson!({"$trunc": [5, -21]}));
+    assert_eq!(
+        (error.code, error.message.as_str()),
+        (
+            51083,
+            "cannot apply $trunc with precision value -21 value must be in [-20, 100]"
+        )
+    );
+    assert_eq!(eval_code(bson!({"$trunc": ["x"]})), 51081);
+}
+
+#[test]
 fn decimals_stay_decimals() {
     let dec = |s: &str| Bson::Decimal128(s.parse().expect("decimal"));
     let sum = eval(bson!({"$add": [dec("1.5"), 1]}));

@@ -3,9 +3,9 @@
 //!
 //! A result is a decimal whenever an operand was. Sums, differences, products, quotients and
 //! averages of decimals are exact before one rounding to 34 digits, and `$abs`, `$ceil`,
-//! `$floor`, `$round` and `$trunc` exact, as in `mongod` (see [`crate::decimal`]); the other operations
-//! on decimals (`$mod`, the exponential and trigonometric functions) go through the nearest
-//! double.
+//! `$floor`, `$round` and `$trunc` exact, as in `mongod` (see [`crate::decimal`]); the other
+//! operations on decimals (`$mod`, the exponential and trigonometric functions) go through the
+//! nearest double.
 
 use bson::{Bson, Decimal128};
 

@@ -12,7 +12,7 @@ use super::plan::Matched;
 use super::{Exec, check_fields, matching, opt_bool, opt_document, sort_documents, wrong_type};
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::keystring;
-use crate::query::{ApplyOptions, Filter, SortSpec, Update, update::upsert_seed};
+use crate::query::{ApplyOptions, Filter, Projection, SortSpec, Update, update::upsert_seed};
 use crate::request::Request;
 use crate::unit::{StatementError, StatementResult, duplicate_key_error};
 
@@ -497,7 +497,7 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
         .map(SortSpec::parse)
         .transpose()?;
     let fields = opt_document(body, CMD, "fields")?
-        .map(crate::query::Projection::parse)
+        .map(Projection::parse)
         .transpose()?;
     let remove = opt_bool(body, CMD, "remove")?.unwrap_or(false);
     let return_new = opt_bool(body, CMD, "new")?.unwrap_or(false);
@@ -529,22 +529,30 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
             .next(),
     };
     // A positional projection keeps the element the query matched in the document as found.
-    let project = |doc: Document, found: Option<&Document>| -> CommandResult<Bson> {
+    let positional = fields.as_ref().is_some_and(Projection::is_positional);
+    let position_in = |found: &Document| {
+        if positional {
+            filter.matched_position(found)
+        } else {
+            None
+        }
+    };
+    let project = |doc: Document, position: Option<usize>| -> CommandResult<Bson> {
         Ok(Bson::Document(match &fields {
-            Some(p) if p.is_positional() => {
-                p.apply_at(&doc, found.and_then(|f| filter.matched_position(f)))?
-            }
+            Some(p) if positional => p.apply_at(&doc, position)?,
             Some(p) => p.apply(&doc),
             None => doc,
         }))
     };
     let (last_error, value) = match (target, update) {
         (Some(Matched { id, doc }), None) => {
-            let value = project(doc.clone(), Some(&doc))?;
+            let position = position_in(&doc);
+            let value = project(doc, position)?;
             exec.unit.write(exec.catalog, &req.db, coll, &id, None)?;
             (doc! {"n": 1}, value)
         }
         (Some(Matched { id, doc }), Some(update)) => {
+            let position = position_in(&doc);
             let mut new_doc = doc.clone();
             if update.apply(
                 &mut new_doc,
@@ -558,10 +566,10 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
                 exec.unit
                     .write(exec.catalog, &req.db, coll, &id, Some((bytes, &new_doc)))?;
             }
-            let shown = if return_new { new_doc } else { doc.clone() };
+            let shown = if return_new { new_doc } else { doc };
             (
                 doc! {"n": 1, "updatedExisting": true},
-                project(shown, Some(&doc))?,
+                project(shown, position)?,
             )
         }
         (None, Some(update)) if upsert => {

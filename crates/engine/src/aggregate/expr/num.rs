@@ -278,12 +278,12 @@ impl Sum {
             Ok(i) => Num::Long(i),
             Err(_) => Num::Double(self.integers as f64),
         };
-        let floats = Num::Double(self.floats.value());
-        let mut total = self.decimals.unwrap_or(Num::Long(0)).decimal_sum(integers);
-        if self.floats.value() != 0.0 || !self.floats.value().is_finite() {
-            total = total.decimal_sum(floats);
+        let total = self.decimals.unwrap_or(Num::Long(0)).decimal_sum(integers);
+        // Doubles join only when there were some (a NaN or an infinity is not 0.0 either).
+        match self.floats.value() {
+            0.0 => total,
+            floats => total.decimal_sum(Num::Double(floats)),
         }
-        total
     }
 
     /// The mean of `count` added values, at the widest width added (at least `double`).

@@ -452,39 +452,39 @@ async fn collection_operation(
             let upsert = bool_arg(args, "upsert", name)?;
             let sort = args.get_document("sort").ok().cloned();
             let projection = args.get_document("projection").ok().cloned();
+            // The two builders are different types with the same options.
+            macro_rules! with_options {
+                ($action:expr) => {{
+                    let mut action = $action;
+                    if let Some(r) = returned {
+                        action = action.return_document(r);
+                    }
+                    if let Some(u) = upsert {
+                        action = action.upsert(u);
+                    }
+                    if let Some(s) = sort {
+                        action = action.sort(s);
+                    }
+                    if let Some(p) = projection {
+                        action = action.projection(p);
+                    }
+                    action.await
+                }};
+            }
             let result = if name == "findOneAndUpdate" {
                 let update = update_arg(args, name)?;
-                let mut action = on_collection!(sess, coll, find_one_and_update(filter, update));
-                if let Some(r) = returned {
-                    action = action.return_document(r);
-                }
-                if let Some(u) = upsert {
-                    action = action.upsert(u);
-                }
-                if let Some(s) = sort {
-                    action = action.sort(s);
-                }
-                if let Some(p) = projection {
-                    action = action.projection(p);
-                }
-                action.await
+                with_options!(on_collection!(
+                    sess,
+                    coll,
+                    find_one_and_update(filter, update)
+                ))
             } else {
                 let replacement = doc_arg(args, "replacement", name)?.clone();
-                let mut action =
-                    on_collection!(sess, coll, find_one_and_replace(filter, replacement));
-                if let Some(r) = returned {
-                    action = action.return_document(r);
-                }
-                if let Some(u) = upsert {
-                    action = action.upsert(u);
-                }
-                if let Some(s) = sort {
-                    action = action.sort(s);
-                }
-                if let Some(p) = projection {
-                    action = action.projection(p);
-                }
-                action.await
+                with_options!(on_collection!(
+                    sess,
+                    coll,
+                    find_one_and_replace(filter, replacement)
+                ))
             };
             result.map(|d| (d.map_or(Bson::Null, Bson::Document), Shape::Root))
         }

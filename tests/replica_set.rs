@@ -40,26 +40,37 @@ fn reading_from(
     })
 }
 
+/// In `session`: sets `x: 10` on `_id: 1` through `coll` (the primary), then reads `_id: 1`
+/// through `slow`; the document read and how long the read took.
+async fn write_then_read(
+    coll: &causeway::Collection<Document>,
+    slow: &causeway::Collection<Document>,
+    session: &mut causeway::ClientSession,
+) -> (Option<Document>, Duration) {
+    coll.update_one(doc! {"_id": 1}, doc! {"$set": {"x": 10}})
+        .upsert(true)
+        .session(&mut *session)
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let read = slow
+        .find_one(doc! {"_id": 1})
+        .session(&mut *session)
+        .await
+        .expect("read");
+    (read, started.elapsed())
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_causally_consistent_read_on_a_lagging_secondary_waits_and_sees_the_write() {
     let (client, _set) = tagged_set(300, 0);
     let coll = client.database("db").collection::<Document>("c");
     let slow = reading_from(&coll, "slow");
     let mut session = client.start_session().await.expect("session");
-    coll.update_one(doc! {"_id": 1}, doc! {"$set": {"x": 10}})
-        .upsert(true)
-        .session(&mut session)
-        .await
-        .expect("write");
-    let started = Instant::now();
-    let read = slow
-        .find_one(doc! {"_id": 1})
-        .session(&mut session)
-        .await
-        .expect("read");
+    let (read, took) = write_then_read(&coll, &slow, &mut session).await;
     assert_eq!(read, Some(doc! {"_id": 1, "x": 10}));
     assert_eq!(
-        started.elapsed(),
+        took,
         Duration::from_millis(300),
         "the read waited for replication"
     );
@@ -75,22 +86,12 @@ async fn without_causal_consistency_the_same_read_is_stale() {
         .causal_consistency(false)
         .await
         .expect("session");
-    coll.update_one(doc! {"_id": 1}, doc! {"$set": {"x": 10}})
-        .upsert(true)
-        .session(&mut session)
-        .await
-        .expect("write");
-    let started = Instant::now();
-    let read = slow
-        .find_one(doc! {"_id": 1})
-        .session(&mut session)
-        .await
-        .expect("read");
+    let (read, took) = write_then_read(&coll, &slow, &mut session).await;
     assert_eq!(
         read, None,
         "the lagging secondary has not applied the write"
     );
-    assert_eq!(started.elapsed(), Duration::ZERO);
+    assert_eq!(took, Duration::ZERO);
 }
 
 #[tokio::test(start_paused = true)]

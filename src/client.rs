@@ -156,7 +156,7 @@ impl Client {
             .cluster_time
             .lock()
             .as_ref()
-            .map(|ct| ct.document().clone())
+            .map(ClusterTime::document)
     }
 
     /// Ends the idle server sessions on the server (`endSessions`). Call it before the
@@ -168,7 +168,7 @@ impl Client {
             let _ = self
                 .inner
                 .transport
-                .run("admin", doc! {"endSessions": ids}, None, false)
+                .run("admin", doc! {"endSessions": ids}, None, None, false)
                 .await;
         }
     }
@@ -214,7 +214,7 @@ impl Client {
         let transport = self.inner.transport.clone();
         tokio::spawn(async move {
             while let Some((db, command)) = receiver.recv().await {
-                if let Err(e) = transport.run(&db, command, None, false).await {
+                if let Err(e) = transport.run(&db, command, None, None, false).await {
                     tracing::debug!(error = %e, "cleanup for a dropped handle failed; the server cleans up on its own");
                 }
             }

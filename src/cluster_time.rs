@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use bson::{Document, Timestamp};
 
-/// A `$clusterTime` document and its time; cheap to clone (the document is shared).
+/// A `$clusterTime` and its time; cheap to clone (the document is shared).
 #[derive(Debug, Clone)]
 pub(crate) struct ClusterTime {
     time: Timestamp,
-    document: Arc<Document>,
+    /// The document as a server sent it, signature included; `None` for an unsigned time
+    /// (the embedded engine's, which signs nothing and gives the time alone).
+    document: Option<Arc<Document>>,
 }
 
 impl ClusterTime {
@@ -19,8 +21,16 @@ impl ClusterTime {
         let time = document.get_timestamp("clusterTime").ok()?;
         Some(ClusterTime {
             time,
-            document: Arc::new(document.clone()),
+            document: Some(Arc::new(document.clone())),
         })
+    }
+
+    /// An unsigned cluster time.
+    pub fn unsigned(time: Timestamp) -> ClusterTime {
+        ClusterTime {
+            time,
+            document: None,
+        }
     }
 
     /// Its time.
@@ -28,9 +38,15 @@ impl ClusterTime {
         self.time
     }
 
-    /// The `$clusterTime` document.
-    pub fn document(&self) -> &Document {
-        &self.document
+    /// The `$clusterTime` document (an unsigned time gets the all-zero signature the
+    /// embedded engine itself puts in its replies).
+    pub fn document(&self) -> Document {
+        match &self.document {
+            Some(document) => Document::clone(document),
+            None => {
+                causeway_engine::cluster_time_document(causeway_engine::Ts::from_bson(self.time))
+            }
+        }
     }
 
     /// Replaces `slot` with `newer` if it is later (or `slot` is empty).

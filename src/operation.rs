@@ -9,6 +9,7 @@ use crate::cluster_time::ClusterTime;
 use crate::errors::{Error, Label, Result};
 use crate::options::{ReadConcern, ReadPreference, SessionOptions, WriteConcern};
 use crate::session::{Prepared, SessionCore};
+use crate::transport::Reply;
 
 /// What kind of command an operation sends, which decides the session fields it gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,8 +114,9 @@ impl Client {
         }
         self.inner
             .transport
-            .run(&op.db, command, op.read_preference.as_ref(), true)
+            .run(&op.db, command, None, op.read_preference.as_ref(), true)
             .await
+            .map(|reply| reply.document)
     }
 
     async fn execute_in(&self, mut op: Operation, session: &SessionCore) -> Result<Document> {
@@ -163,17 +165,25 @@ impl Client {
     async fn attempt(
         &self,
         op: &Operation,
-        command: Document,
+        mut command: Document,
         session: &SessionCore,
         first: bool,
         retry_writes: bool,
     ) -> Result<Document, (Error, Option<Prepared>)> {
-        let (command, prepared) = session
+        let (mut envelope, prepared) = session
             .state
             .lock()
-            .prepare(op, command, first, retry_writes)
+            .prepare(op, &mut command, first, retry_writes)
             .map_err(|e| (e, None))?;
-        let command = self.gossip_cluster_time(command, session);
+        envelope.cluster_time = self.newest_cluster_time(session);
+        let envelope = if op.kind == OpKind::Raw {
+            // The user's command may carry session arguments of its own, which the session's
+            // replace: only as fields of the command does that hold.
+            envelope.write_into(&mut command);
+            None
+        } else {
+            Some(envelope)
+        };
         let selection = if prepared.in_transaction {
             None
         } else {
@@ -185,6 +195,7 @@ impl Client {
             .run(
                 &op.db,
                 command,
+                envelope,
                 selection,
                 op.is_unacknowledged() && !prepared.in_transaction,
             )
@@ -200,12 +211,12 @@ impl Client {
         end: crate::session::End,
     ) -> Result<()> {
         self.ensure_abort_worker();
-        let (command, prepared) = session.state.lock().end_command(end)?;
-        let command = self.gossip_cluster_time(command, session);
+        let (command, mut envelope, prepared) = session.state.lock().end_command(end)?;
+        envelope.cluster_time = self.newest_cluster_time(session);
         let result = self
             .inner
             .transport
-            .run("admin", command, None, false)
+            .run("admin", command, Some(envelope), None, false)
             .await;
         self.finish(session, &prepared, result).map(|_| ())
     }
@@ -215,28 +226,24 @@ impl Client {
         &self,
         session: &SessionCore,
         prepared: &Prepared,
-        result: Result<Document>,
+        result: Result<Reply>,
     ) -> Result<Document> {
         let mut state = session.state.lock();
         let outcome = match result {
             Ok(reply) => {
                 state.absorb(&reply, prepared);
-                if let Ok(ct) = reply.get_document("$clusterTime") {
-                    let newer = |known: Option<&ClusterTime>| {
-                        known.is_none_or(|k| {
-                            ct.get_timestamp("clusterTime").is_ok_and(|t| t > k.time())
-                        })
-                    };
+                if let Some(time) = reply.cluster_time {
+                    let newer = |known: Option<&ClusterTime>| known.is_none_or(|k| time > k.time());
                     let client_newer = newer(self.inner.cluster_time.lock().as_ref());
                     if (newer(state.cluster_time.as_ref()) || client_newer)
-                        && let Some(ct) = ClusterTime::from_document(ct)
+                        && let Some(ct) = reply.full_cluster_time()
                     {
                         state.advance_cluster_time(&ct);
                         self.advance_cluster_time(&ct);
                     }
                 }
-                match Error::from_reply(&reply) {
-                    None => return Ok(reply),
+                match Error::from_reply(&reply.document) {
+                    None => return Ok(reply.document),
                     Some(error) => error,
                 }
             }
@@ -247,17 +254,14 @@ impl Client {
         Err(error)
     }
 
-    /// Adds the highest `$clusterTime` known to the client or the session.
-    fn gossip_cluster_time(&self, mut command: Document, session: &SessionCore) -> Document {
+    /// The highest `$clusterTime` known to the client or the session, which the command
+    /// carries.
+    fn newest_cluster_time(&self, session: &SessionCore) -> Option<ClusterTime> {
         let session_time = session.state.lock().cluster_time.clone();
         let client_time = self.inner.cluster_time.lock().clone();
-        let newest = match (session_time, client_time) {
+        match (session_time, client_time) {
             (Some(s), Some(c)) => Some(if s >= c { s } else { c }),
             (s, c) => s.or(c),
-        };
-        if let Some(ct) = newest {
-            command.insert("$clusterTime", ct.document().clone());
         }
-        command
     }
 }

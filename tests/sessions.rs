@@ -445,3 +445,32 @@ async fn an_ended_session_refuses_operations() {
         .expect_err("ended");
     assert!(matches!(error.kind(), ErrorKind::SessionEnded));
 }
+
+#[tokio::test]
+async fn times_reach_the_session_and_run_command_replies_without_monitoring() {
+    // No event handler: the embedded transport gives the engine the session's arguments apart
+    // from the command, and the times come back apart from the reply.
+    let client = Client::embedded();
+    let db = client.database("db");
+    let coll = db.collection::<Document>("c");
+    let mut session = client.start_session().await.expect("session");
+    coll.insert_one(doc! {"_id": 1})
+        .session(&mut session)
+        .await
+        .expect("insert");
+    let operation_time = session.operation_time().expect("an operation time");
+    let cluster_time = session.cluster_time().expect("a cluster time");
+    assert!(cluster_time.get_timestamp("clusterTime").expect("its time") >= operation_time);
+    assert!(
+        cluster_time.get_document("signature").is_ok(),
+        "{cluster_time}"
+    );
+    let client_time = client.cluster_time().expect("the client's cluster time");
+    assert_eq!(
+        client_time.get_timestamp("clusterTime").ok(),
+        cluster_time.get_timestamp("clusterTime").ok()
+    );
+    let pong = db.run_command(doc! {"ping": 1}).await.expect("pong");
+    assert!(pong.get_timestamp("operationTime").is_ok(), "{pong}");
+    assert!(pong.get_document("$clusterTime").is_ok(), "{pong}");
+}

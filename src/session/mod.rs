@@ -135,7 +135,7 @@ impl ClientSession {
             .lock()
             .cluster_time
             .as_ref()
-            .map(|ct| ct.document().clone())
+            .map(crate::cluster_time::ClusterTime::document)
     }
 
     /// The time of the latest operation the session has seen; causally consistent reads
@@ -193,7 +193,7 @@ impl ClientSession {
         let state = self.txn.core.state.lock();
         let operation_time = state.operation_time?;
         let cluster_time = state.cluster_time.as_ref()?;
-        crate::causal_token::encode(operation_time, cluster_time.document()).ok()
+        crate::causal_token::encode(operation_time, &cluster_time.document()).ok()
     }
 
     /// Continues the causal chain of the session that produced `token` (see

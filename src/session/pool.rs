@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use bson::{Binary, Document, Uuid, doc, spec::BinarySubtype};
+use bson::{Document, Uuid};
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
@@ -16,6 +16,8 @@ use tokio::time::Instant;
 pub(crate) struct ServerSession {
     /// `{id: UUID}`.
     pub lsid: Document,
+    /// The UUID's bytes.
+    pub uuid: [u8; 16],
     /// The last transaction number used (retryable writes and transactions).
     pub txn_number: i64,
     /// When it was last used.
@@ -26,9 +28,10 @@ pub(crate) struct ServerSession {
 
 impl ServerSession {
     fn new() -> ServerSession {
-        let id = Uuid::new();
+        let uuid = Uuid::new().bytes();
         ServerSession {
-            lsid: doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: id.bytes().to_vec() }},
+            lsid: crate::transport::lsid_document(uuid),
+            uuid,
             txn_number: 0,
             last_use: Instant::now(),
             dirty: false,
@@ -133,7 +136,7 @@ mod tests {
         let session = ServerSession::new();
         let id = session.lsid.get_binary_generic("id");
         assert!(
-            matches!(session.lsid.get("id"), Some(bson::Bson::Binary(b)) if b.subtype == BinarySubtype::Uuid && b.bytes.len() == 16),
+            matches!(session.lsid.get("id"), Some(bson::Bson::Binary(b)) if b.subtype == bson::spec::BinarySubtype::Uuid && b.bytes.len() == 16),
             "{id:?}"
         );
     }

@@ -13,6 +13,7 @@ use crate::options::{
     Acknowledgment, ReadConcernLevel, ReadPreference, SessionOptions, TransactionOptions,
     WriteConcern,
 };
+use crate::transport::{Envelope, Reply};
 
 /// Where a session's transaction stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,7 @@ pub(crate) enum End {
 pub(crate) struct SessionState {
     server: Option<ServerSession>,
     lsid: Document,
+    uuid: [u8; 16],
     pub options: SessionOptions,
     implicit: bool,
     pub cluster_time: Option<ClusterTime>,
@@ -76,6 +78,7 @@ impl SessionState {
     pub fn new(server: ServerSession, options: SessionOptions, implicit: bool) -> SessionState {
         SessionState {
             lsid: server.lsid.clone(),
+            uuid: server.uuid,
             server: Some(server),
             options,
             implicit,
@@ -198,16 +201,16 @@ impl SessionState {
         Ok(())
     }
 
-    /// Decorates an operation's command for this session (see the module docs of
+    /// The arguments this session adds to an operation's command (see the module docs of
     /// `session`); `first_attempt` is false when a retryable write is sent again, which keeps
-    /// its transaction number.
+    /// its transaction number. The command loses the arguments a transaction must not carry.
     pub fn prepare(
         &mut self,
         op: &Operation,
-        command: Document,
+        command: &mut Document,
         first_attempt: bool,
         retry_writes: bool,
-    ) -> Result<(Document, Prepared)> {
+    ) -> Result<(Envelope, Prepared)> {
         let Some(txn_number) = self.server.as_ref().map(|s| s.txn_number) else {
             return Err(Error::new(ErrorKind::SessionEnded));
         };
@@ -221,8 +224,10 @@ impl SessionState {
         ) {
             self.txn = TransactionState::None;
         }
-        let mut cmd = command;
-        cmd.insert("lsid", self.lsid.clone());
+        let mut envelope = Envelope {
+            lsid: Some(self.uuid),
+            ..Envelope::default()
+        };
         let in_transaction = matches!(
             self.txn,
             TransactionState::Starting | TransactionState::InProgress
@@ -245,9 +250,9 @@ impl SessionState {
                     ));
                 }
             }
-            cmd.insert("txnNumber", txn_number);
+            envelope.txn_number = Some(txn_number);
             if self.txn == TransactionState::Starting {
-                cmd.insert("startTransaction", true);
+                envelope.start_transaction = true;
                 let mut read_concern = Document::new();
                 if let Some(rc) = &self.txn_options.read_concern {
                     read_concern.insert("level", rc.level.as_str());
@@ -256,15 +261,15 @@ impl SessionState {
                     read_concern.insert("afterClusterTime", t);
                 }
                 if !read_concern.is_empty() {
-                    cmd.insert("readConcern", read_concern);
+                    envelope.read_concern = Some(read_concern);
                 }
                 self.txn = TransactionState::InProgress;
             } else {
-                cmd.remove("readConcern");
+                command.remove("readConcern");
             }
-            cmd.insert("autocommit", false);
-            cmd.remove("writeConcern");
-            return Ok((cmd, prepared));
+            command.remove("writeConcern");
+            envelope.autocommit = Some(false);
+            return Ok((envelope, prepared));
         }
         // Every command of a snapshot session carries the snapshot read concern (the server
         // refuses it where it does not apply); otherwise reads and writes carry theirs.
@@ -273,7 +278,7 @@ impl SessionState {
         {
             if let Some(rc) = self.read_concern_for(op) {
                 prepared.fixes_snapshot_time = self.is_snapshot() && self.snapshot_time.is_none();
-                cmd.insert("readConcern", rc);
+                envelope.read_concern = Some(rc);
             }
         }
         if let OpKind::Write { retryable } = op.kind {
@@ -286,24 +291,21 @@ impl SessionState {
                     "an explicit session cannot be used with an unacknowledged write",
                 ));
             }
-            if let Some(wc) = op
+            envelope.write_concern = op
                 .write_concern
                 .as_ref()
-                .and_then(WriteConcern::to_document)
-            {
-                cmd.insert("writeConcern", wc);
-            }
+                .and_then(WriteConcern::to_document);
             if retryable && retry_writes && !unacknowledged {
                 let mut number = txn_number;
                 if first_attempt && let Some(server) = &mut self.server {
                     server.txn_number += 1;
                     number = server.txn_number;
                 }
-                cmd.insert("txnNumber", number);
+                envelope.txn_number = Some(number);
                 prepared.retryable_write = true;
             }
         }
-        Ok((cmd, prepared))
+        Ok((envelope, prepared))
     }
 
     /// The read concern a command outside a transaction carries: the operation's level, and
@@ -378,9 +380,10 @@ impl SessionState {
         }
     }
 
-    /// The `commitTransaction` / `abortTransaction` command. A retried commit uses
-    /// `w: "majority"` (keeping the other fields, with a 10 s `wtimeout` if none was set).
-    pub fn end_command(&self, end: End) -> Result<(Document, Prepared)> {
+    /// The `commitTransaction` / `abortTransaction` command and its session arguments. A
+    /// retried commit uses `w: "majority"` (keeping the other fields, with a 10 s `wtimeout`
+    /// if none was set).
+    pub fn end_command(&self, end: End) -> Result<(Document, Envelope, Prepared)> {
         let Some(server) = &self.server else {
             return Err(Error::new(ErrorKind::SessionEnded));
         };
@@ -388,9 +391,6 @@ impl SessionState {
             End::Commit { .. } => (doc! {"commitTransaction": 1}, true),
             End::Abort => (doc! {"abortTransaction": 1}, false),
         };
-        cmd.insert("lsid", self.lsid.clone());
-        cmd.insert("txnNumber", server.txn_number);
-        cmd.insert("autocommit", false);
         let mut wc = self.txn_options.write_concern.clone();
         if let End::Commit { retry: true } = end {
             let mut upgraded = wc.unwrap_or_default();
@@ -398,35 +398,40 @@ impl SessionState {
             upgraded.w_timeout = upgraded.w_timeout.or(Some(COMMIT_RETRY_TIMEOUT));
             wc = Some(upgraded);
         }
-        if let Some(wc) = wc.as_ref().and_then(WriteConcern::to_document) {
-            cmd.insert("writeConcern", wc);
-        }
         if let (true, Some(max)) = (is_commit, self.txn_options.max_commit_time) {
             cmd.insert(
                 "maxTimeMS",
                 i64::try_from(max.as_millis()).unwrap_or(i64::MAX),
             );
         }
+        let envelope = Envelope {
+            lsid: Some(self.uuid),
+            txn_number: Some(server.txn_number),
+            autocommit: Some(false),
+            write_concern: wc.as_ref().and_then(WriteConcern::to_document),
+            ..Envelope::default()
+        };
         let prepared = Prepared {
             in_transaction: true,
             is_commit,
             retryable_write: true,
             fixes_snapshot_time: false,
         };
-        Ok((cmd, prepared))
+        Ok((cmd, envelope, prepared))
     }
 
     /// Takes in what a reply says about time: `$clusterTime`, `operationTime`, and the
     /// snapshot time of a snapshot session's first read.
-    pub fn absorb(&mut self, reply: &Document, prepared: &Prepared) {
-        if let Ok(t) = reply.get_timestamp("operationTime") {
+    pub fn absorb(&mut self, reply: &Reply, prepared: &Prepared) {
+        if let Some(t) = reply.operation_time {
             self.advance_operation_time(t);
         }
         if prepared.fixes_snapshot_time && self.snapshot_time.is_none() {
             let at = reply
+                .document
                 .get_document("cursor")
                 .and_then(|c| c.get_timestamp("atClusterTime"))
-                .or_else(|_| reply.get_timestamp("atClusterTime"));
+                .or_else(|_| reply.document.get_timestamp("atClusterTime"));
             if let Ok(at) = at {
                 self.snapshot_time = Some(at);
             }

@@ -2,10 +2,13 @@
 //! documents, with no encoding and no network.
 
 use bson::{Document, doc};
-use causeway_engine::ClientInfo;
 use causeway_engine::replset::ReplicaSet;
+use causeway_engine::request::SessionArguments;
+use causeway_engine::session::SessionKey;
+use causeway_engine::{ClientInfo, Ts};
 
 use super::selection::{Candidate, select};
+use super::{Envelope, Reply};
 use crate::errors::{Error, Result};
 use crate::options::ReadPreference;
 
@@ -72,15 +75,17 @@ impl Embedded {
     }
 
     /// Runs a command on a member; reads sent to a secondary carry `$readPreference` (which
-    /// is how a member knows a secondary may answer).
+    /// is how a member knows a secondary may answer). The session's arguments go to the engine
+    /// apart from the command, as values.
     pub async fn run(
         &self,
         member: usize,
         db: &str,
         mut command: Document,
+        envelope: Option<Envelope>,
         selection: Option<&ReadPreference>,
         unacknowledged: bool,
-    ) -> Result<Document> {
+    ) -> Result<Reply> {
         self.set.ensure_started();
         let engine = self
             .set
@@ -91,18 +96,58 @@ impl Embedded {
         {
             command.insert("$readPreference", preference.to_document());
         }
-        let run = engine.run_command_as(&self.client_info, db, command);
-        let reply = match self.socket_timeout {
-            Some(limit) => tokio::time::timeout(limit, run).await.map_err(|_| {
-                Error::network(format!("no reply within the socket timeout of {limit:?}"))
-            })?,
-            None => run.await,
+        // The engine's future is made inside each `.await` expression: a future held in a
+        // local or passed to an async function would take room twice in this one's state.
+        let reply = match (envelope, self.socket_timeout) {
+            (Some(envelope), None) => engine
+                .run_with_session(&self.client_info, db, command, session_arguments(envelope))
+                .await
+                .map(Reply::from_response),
+            (Some(envelope), Some(limit)) => tokio::time::timeout(
+                limit,
+                engine.run_with_session(
+                    &self.client_info,
+                    db,
+                    command,
+                    session_arguments(envelope),
+                ),
+            )
+            .await
+            .map_err(|_| socket_timeout(limit))?
+            .map(Reply::from_response),
+            (None, None) => engine
+                .run_command_as(&self.client_info, db, command)
+                .await
+                .map(Reply::from_document),
+            (None, Some(limit)) => {
+                tokio::time::timeout(limit, engine.run_command_as(&self.client_info, db, command))
+                    .await
+                    .map_err(|_| socket_timeout(limit))?
+                    .map(Reply::from_document)
+            }
         }
         .map_err(|_| Error::network("the connection closed without a reply"))?;
         if unacknowledged {
             // The client asked for no acknowledgment: whatever happened is not reported.
-            return Ok(doc! {"ok": 1.0});
+            return Ok(Reply::from_document(doc! {"ok": 1.0}));
         }
         Ok(reply)
     }
+}
+
+/// The session's arguments as the engine takes them.
+fn session_arguments(envelope: Envelope) -> SessionArguments {
+    SessionArguments {
+        lsid: envelope.lsid.map(SessionKey::from_uuid),
+        txn_number: envelope.txn_number,
+        autocommit: envelope.autocommit,
+        start_transaction: envelope.start_transaction,
+        read_concern: envelope.read_concern,
+        write_concern: envelope.write_concern,
+        cluster_time: envelope.cluster_time.map(|ct| Ts::from_bson(ct.time())),
+    }
+}
+
+fn socket_timeout(limit: std::time::Duration) -> Error {
+    Error::network(format!("no reply within the socket timeout of {limit:?}"))
 }

@@ -6,16 +6,115 @@ mod selection;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use bson::Document;
+use bson::{Binary, Document, Timestamp, doc, spec::BinarySubtype};
 use tokio::time::Instant;
 
 pub(crate) use embedded::Embedded;
 
+use crate::cluster_time::ClusterTime;
 use crate::errors::{Error, ErrorKind, Result};
 use crate::events::{
     CommandEvent, CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, EventHandler,
 };
 use crate::options::ReadPreference;
+
+/// The arguments a session adds to a command, kept apart from it until it is sent: the
+/// embedded transport hands them to the engine as they are (nothing is written into the
+/// command to be parsed back); for a monitored command they become its fields.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Envelope {
+    /// The UUID of `lsid`.
+    pub lsid: Option<[u8; 16]>,
+    /// `txnNumber`.
+    pub txn_number: Option<i64>,
+    /// `startTransaction: true`.
+    pub start_transaction: bool,
+    /// `autocommit` (always `false` when given).
+    pub autocommit: Option<bool>,
+    /// `readConcern`.
+    pub read_concern: Option<Document>,
+    /// `writeConcern`.
+    pub write_concern: Option<Document>,
+    /// `$clusterTime`.
+    pub cluster_time: Option<ClusterTime>,
+}
+
+impl Envelope {
+    /// Writes the arguments into the command, as the wire protocol carries them.
+    pub fn write_into(self, command: &mut Document) {
+        if let Some(id) = self.lsid {
+            command.insert("lsid", lsid_document(id));
+        }
+        if let Some(n) = self.txn_number {
+            command.insert("txnNumber", n);
+        }
+        if self.start_transaction {
+            command.insert("startTransaction", true);
+        }
+        if let Some(rc) = self.read_concern {
+            command.insert("readConcern", rc);
+        }
+        if let Some(autocommit) = self.autocommit {
+            command.insert("autocommit", autocommit);
+        }
+        if let Some(wc) = self.write_concern {
+            command.insert("writeConcern", wc);
+        }
+        if let Some(ct) = self.cluster_time {
+            command.insert("$clusterTime", ct.document());
+        }
+    }
+}
+
+/// The `lsid` document of a session whose UUID has these bytes.
+pub(crate) fn lsid_document(id: [u8; 16]) -> Document {
+    doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: id.to_vec() }}
+}
+
+/// A reply, and the times that came with it (as its fields, or apart from it).
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    /// The reply document.
+    pub document: Document,
+    /// `operationTime`.
+    pub operation_time: Option<Timestamp>,
+    /// The time of `$clusterTime`.
+    pub cluster_time: Option<Timestamp>,
+}
+
+impl Reply {
+    /// A reply whose times are its fields.
+    pub fn from_document(document: Document) -> Reply {
+        let operation_time = document.get_timestamp("operationTime").ok();
+        let cluster_time = document
+            .get_document("$clusterTime")
+            .and_then(|ct| ct.get_timestamp("clusterTime"))
+            .ok();
+        Reply {
+            document,
+            operation_time,
+            cluster_time,
+        }
+    }
+
+    /// The engine's reply, whose times came apart from it.
+    pub fn from_response(response: causeway_engine::Response) -> Reply {
+        Reply {
+            document: response.reply,
+            operation_time: Some(response.operation_time),
+            cluster_time: Some(response.cluster_time),
+        }
+    }
+
+    /// The reply's `$clusterTime`: the document it carries, signature and all, or else its
+    /// time alone.
+    pub fn full_cluster_time(&self) -> Option<ClusterTime> {
+        match self.document.get_document("$clusterTime") {
+            Ok(ct) => ClusterTime::from_document(ct),
+            Err(_) => self.cluster_time.map(ClusterTime::unsigned),
+        }
+    }
+}
 
 /// The transport of a client.
 #[derive(Debug, Clone)]
@@ -39,17 +138,22 @@ impl Transport {
         }
     }
 
-    /// Runs a command on a member. A closed connection is a network error.
+    /// Runs a command on a member, with the session's arguments apart from it (or, when
+    /// `envelope` is `None`, in it). A closed connection is a network error.
     pub async fn run(
         &self,
         member: usize,
         db: &str,
         command: Document,
+        envelope: Option<Envelope>,
         selection: Option<&ReadPreference>,
         unacknowledged: bool,
-    ) -> Result<Document> {
+    ) -> Result<Reply> {
         match self {
-            Transport::Embedded(e) => e.run(member, db, command, selection, unacknowledged).await,
+            Transport::Embedded(e) => {
+                e.run(member, db, command, envelope, selection, unacknowledged)
+                    .await
+            }
         }
     }
 
@@ -87,22 +191,28 @@ impl Dispatcher {
         }
     }
 
-    /// Runs a command, emitting its started event and its succeeded or failed event.
+    /// Runs a command, emitting its started event and its succeeded or failed event. The
+    /// session's arguments come in `envelope`, or in the command when it is `None`.
     pub async fn run(
         &self,
         db: &str,
-        command: Document,
+        mut command: Document,
+        envelope: Option<Envelope>,
         selection: Option<&ReadPreference>,
         unacknowledged: bool,
-    ) -> Result<Document> {
+    ) -> Result<Reply> {
         let member = self.transport.select(selection)?;
         let monitored = self.events.is_some()
             || tracing::enabled!(target: "causeway::command", tracing::Level::DEBUG);
         if !monitored {
             return self
                 .transport
-                .run(member, db, command, selection, unacknowledged)
+                .run(member, db, command, envelope, selection, unacknowledged)
                 .await;
+        }
+        // Monitoring shows the command as sent, session arguments included.
+        if let Some(envelope) = envelope {
+            envelope.write_into(&mut command);
         }
         let request_id = self.next_request.fetch_add(1, Ordering::Relaxed);
         let command_name = command.keys().next().cloned().unwrap_or_default();
@@ -123,13 +233,12 @@ impl Dispatcher {
         let start = Instant::now();
         let result = self
             .transport
-            .run(member, db, command, selection, unacknowledged)
+            .run(member, db, command, None, selection, unacknowledged)
             .await;
         let duration = start.elapsed();
         let failure = match &result {
-            Ok(reply) => {
-                Error::from_reply(reply).filter(|e| matches!(e.kind(), ErrorKind::Command(_)))
-            }
+            Ok(reply) => Error::from_reply(&reply.document)
+                .filter(|e| matches!(e.kind(), ErrorKind::Command(_))),
             Err(e) => Some(e.clone()),
         };
         match (&failure, &result) {
@@ -150,7 +259,7 @@ impl Dispatcher {
                 tracing::debug!(target: "causeway::command", command_name, request_id, ?duration, "command succeeded");
                 if let Some(handler) = &self.events {
                     handler.emit(&CommandEvent::Succeeded(CommandSucceededEvent {
-                        reply: reply.clone(),
+                        reply: reply.document.clone(),
                         command_name,
                         database: db.to_owned(),
                         request_id,

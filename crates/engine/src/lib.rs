@@ -58,7 +58,7 @@ pub mod unit;
 
 pub use clock::{ClusterClock, Ts};
 pub use engine::{
-    ClientInfo, ConnectionClosed, Engine, EngineOptions, MAX_WIRE_VERSION, NodeInfo,
+    ClientInfo, ConnectionClosed, Engine, EngineOptions, MAX_WIRE_VERSION, NodeInfo, Response,
     cluster_time_document,
 };
 pub use error::{CommandError, CommandResult, ErrorCode};

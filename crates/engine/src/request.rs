@@ -38,7 +38,7 @@ pub struct ReadConcern {
 }
 
 impl ReadConcern {
-    /// Parses a `readConcern` document.
+    /// Parses a `readConcern` value, which must be a document.
     pub fn parse(value: &Bson) -> CommandResult<ReadConcern> {
         let Bson::Document(doc) = value else {
             return Err(CommandError::type_mismatch(format!(
@@ -46,6 +46,11 @@ impl ReadConcern {
                 type_name(value)
             )));
         };
+        ReadConcern::from_document(doc)
+    }
+
+    /// Parses a `readConcern` document.
+    pub fn from_document(doc: &Document) -> CommandResult<ReadConcern> {
         let mut rc = ReadConcern::default();
         for (key, v) in doc {
             match (key.as_str(), v) {
@@ -123,7 +128,7 @@ pub struct WriteConcern {
 }
 
 impl WriteConcern {
-    /// Parses a `writeConcern` document.
+    /// Parses a `writeConcern` value, which must be a document.
     pub fn parse(value: &Bson) -> CommandResult<WriteConcern> {
         let Bson::Document(doc) = value else {
             return Err(CommandError::type_mismatch(format!(
@@ -131,6 +136,11 @@ impl WriteConcern {
                 type_name(value)
             )));
         };
+        WriteConcern::from_document(doc)
+    }
+
+    /// Parses a `writeConcern` document.
+    pub fn from_document(doc: &Document) -> CommandResult<WriteConcern> {
         let mut wc = WriteConcern {
             w: None,
             journal: None,
@@ -201,61 +211,35 @@ impl WriteConcern {
     }
 }
 
-/// A command with its generic arguments parsed.
-#[derive(Debug, Clone)]
-pub struct Request {
-    /// The database it runs on.
-    pub db: String,
-    /// The command name (the first field).
-    pub name: String,
-    /// The whole command document.
-    pub body: Document,
+/// The arguments a driver's session adds to a command, given apart from its body: an
+/// in-process client hands them over as they are instead of writing them into the command
+/// for [`Request::parse`] to read back (see [`crate::Engine::run_with_session`]).
+#[derive(Debug, Clone, Default)]
+pub struct SessionArguments {
     /// `lsid`.
     pub lsid: Option<SessionKey>,
-    /// `txnNumber`.
+    /// `txnNumber`; must not be negative.
     pub txn_number: Option<i64>,
     /// `autocommit` (only `false` is valid).
     pub autocommit: Option<bool>,
     /// `startTransaction: true`.
     pub start_transaction: bool,
-    /// `readConcern`.
-    pub read_concern: Option<ReadConcern>,
-    /// `writeConcern`.
-    pub write_concern: Option<WriteConcern>,
-    /// `maxTimeMS`, if non-zero.
-    pub max_time: Option<Duration>,
+    /// `readConcern`, as sent.
+    pub read_concern: Option<Document>,
+    /// `writeConcern`, as sent.
+    pub write_concern: Option<Document>,
+    /// The time of `$clusterTime`, which moves the node's clock forward.
+    pub cluster_time: Option<Ts>,
 }
 
-impl Request {
-    /// Parses the generic arguments of `body`.
-    pub fn parse(db: &str, mut body: Document) -> CommandResult<Request> {
-        body.remove("$db");
-        let name = match body.keys().next() {
-            Some(name) => name.clone(),
-            None => {
-                return Err(CommandError::new(
-                    ErrorCode::CommandNotFound,
-                    "no command name given: the command document is empty",
-                ));
-            }
-        };
-        crate::storage::validate_db_name(db)?;
+impl SessionArguments {
+    /// Reads the session's arguments out of a command document, checking their types.
+    fn read(body: &Document) -> CommandResult<SessionArguments> {
         let lsid = body.get("lsid").map(SessionKey::from_lsid).transpose()?;
         let txn_number = match body.get("txnNumber") {
             None => None,
-            Some(v @ (Bson::Int64(_) | Bson::Int32(_))) => {
-                let n = match v {
-                    Bson::Int64(n) => *n,
-                    Bson::Int32(n) => i64::from(*n),
-                    _ => 0,
-                };
-                if n < 0 {
-                    return Err(CommandError::bad_value(format!(
-                        "TxnNumber cannot be negative, got {n}"
-                    )));
-                }
-                Some(n)
-            }
+            Some(Bson::Int64(n)) => Some(*n),
+            Some(Bson::Int32(n)) => Some(i64::from(*n)),
             Some(other) => {
                 return Err(CommandError::type_mismatch(format!(
                     "BSON field 'txnNumber' is the wrong type '{}', expected type 'long'",
@@ -289,6 +273,99 @@ impl Request {
                 )));
             }
         };
+        let concern = |field: &str| match body.get(field) {
+            None => Ok(None),
+            Some(Bson::Document(d)) => Ok(Some(d.clone())),
+            Some(other) => Err(CommandError::type_mismatch(format!(
+                "BSON field '{field}' is the wrong type '{}', expected type 'object'",
+                type_name(other)
+            ))),
+        };
+        let cluster_time = match body.get("$clusterTime") {
+            Some(Bson::Document(ct)) => match ct.get("clusterTime") {
+                Some(Bson::Timestamp(ts)) => Some(Ts::from_bson(*ts)),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok(SessionArguments {
+            lsid,
+            txn_number,
+            autocommit,
+            start_transaction,
+            read_concern: concern("readConcern")?,
+            write_concern: concern("writeConcern")?,
+            cluster_time,
+        })
+    }
+}
+
+/// A command with its generic arguments parsed.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// The database it runs on.
+    pub db: String,
+    /// The command name (the first field).
+    pub name: String,
+    /// The whole command document.
+    pub body: Document,
+    /// `lsid`.
+    pub lsid: Option<SessionKey>,
+    /// `txnNumber`.
+    pub txn_number: Option<i64>,
+    /// `autocommit` (only `false` is valid).
+    pub autocommit: Option<bool>,
+    /// `startTransaction: true`.
+    pub start_transaction: bool,
+    /// `readConcern`.
+    pub read_concern: Option<ReadConcern>,
+    /// `writeConcern`.
+    pub write_concern: Option<WriteConcern>,
+    /// `maxTimeMS`, if non-zero.
+    pub max_time: Option<Duration>,
+}
+
+impl Request {
+    /// Parses the generic arguments of `body`.
+    pub fn parse(db: &str, mut body: Document) -> CommandResult<Request> {
+        body.remove("$db");
+        let name = command_name(db, &body)?;
+        let session = SessionArguments::read(&body)?;
+        Request::build(db, name, body, session)
+    }
+
+    /// A command whose session arguments come apart from `body`; any the body carries itself
+    /// are ignored. Its other generic arguments (`maxTimeMS`) are read from the body.
+    pub fn with_session(
+        db: &str,
+        body: Document,
+        session: SessionArguments,
+    ) -> CommandResult<Request> {
+        let name = command_name(db, &body)?;
+        Request::build(db, name, body, session)
+    }
+
+    /// Checks the session arguments against each other and parses the rest.
+    fn build(
+        db: &str,
+        name: String,
+        body: Document,
+        session: SessionArguments,
+    ) -> CommandResult<Request> {
+        let SessionArguments {
+            lsid,
+            txn_number,
+            autocommit,
+            start_transaction,
+            read_concern,
+            write_concern,
+            cluster_time: _,
+        } = session;
+        if let Some(n) = txn_number.filter(|n| *n < 0) {
+            return Err(CommandError::bad_value(format!(
+                "TxnNumber cannot be negative, got {n}"
+            )));
+        }
         if txn_number.is_some() && lsid.is_none() {
             return Err(CommandError::new(
                 ErrorCode::InvalidOptions,
@@ -313,13 +390,11 @@ impl Request {
                 "'startTransaction' field requires 'autocommit' field to also be specified",
             ));
         }
-        let read_concern = body
-            .get("readConcern")
-            .map(ReadConcern::parse)
+        let read_concern = read_concern
+            .map(|rc| ReadConcern::from_document(&rc))
             .transpose()?;
-        let write_concern = body
-            .get("writeConcern")
-            .map(WriteConcern::parse)
+        let write_concern = write_concern
+            .map(|wc| WriteConcern::from_document(&wc))
             .transpose()?;
         let max_time = match body.get("maxTimeMS") {
             None => None,
@@ -381,6 +456,18 @@ impl Request {
             )),
         }
     }
+}
+
+/// The command's name (its first field), once the database name is known to be valid.
+fn command_name(db: &str, body: &Document) -> CommandResult<String> {
+    let Some(name) = body.keys().next() else {
+        return Err(CommandError::new(
+            ErrorCode::CommandNotFound,
+            "no command name given: the command document is empty",
+        ));
+    };
+    crate::storage::validate_db_name(db)?;
+    Ok(name.clone())
 }
 
 #[cfg(test)]

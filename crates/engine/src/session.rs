@@ -20,6 +20,11 @@ pub struct SessionKey {
 }
 
 impl SessionKey {
+    /// The key of the session `{id: UUID}` with these UUID bytes.
+    pub fn from_uuid(id: [u8; 16]) -> SessionKey {
+        SessionKey { id, uid: None }
+    }
+
     /// Validates an `lsid` document (`{id: UUID}`) and keys it.
     pub fn from_lsid(lsid: &Bson) -> CommandResult<SessionKey> {
         let Bson::Document(doc) = lsid else {

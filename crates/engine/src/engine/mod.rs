@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use bson::{Binary, Bson, Document, doc, spec::BinarySubtype};
+use bson::{Binary, Bson, Document, Timestamp, doc, spec::BinarySubtype};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -21,7 +21,7 @@ use crate::error::{CommandError, CommandResult, ErrorCode, labels};
 use crate::failpoint::{FailAction, FailPoints};
 use crate::oplog::{Oplog, OplogEntry};
 use crate::replication::Replication;
-use crate::request::{ReadConcernLevel, Request};
+use crate::request::{ReadConcernLevel, Request, SessionArguments};
 use crate::session::TxnState;
 use crate::storage::{Catalog, TxnId};
 use crate::unit::{StatementError, WriteUnit};
@@ -322,12 +322,71 @@ impl Engine {
         {
             self.shared.clock.advance(Ts::from_bson(*ts));
         }
-        let name = command.keys().next().cloned().unwrap_or_default();
+        let summary = RequestSummary {
+            name: command.keys().next().cloned().unwrap_or_default(),
+            has_txn_number: command.contains_key("txnNumber"),
+            has_autocommit: command.contains_key("autocommit"),
+        };
+        let request = Request::parse(db, command);
+        let response = self.respond(client, &summary, request).await?;
+        Ok(response.into_document())
+    }
+
+    /// Runs one command whose session arguments come apart from it, as an in-process client
+    /// sends them: nothing is written into the command to be parsed back, and the times come
+    /// back as values instead of reply fields. Otherwise the same as
+    /// [`Engine::run_command_as`]: the session arguments the body carries itself are ignored.
+    ///
+    /// ```
+    /// # tokio_test_block_on(async {
+    /// use bson::doc;
+    /// use causeway_engine::{ClientInfo, Engine};
+    /// use causeway_engine::request::SessionArguments;
+    ///
+    /// let engine = Engine::new();
+    /// let command = doc! {"insert": "orders", "documents": [{"sku": "abc123", "qty": 100}]};
+    /// let response = engine
+    ///     .run_with_session(&ClientInfo::default(), "shop", command, SessionArguments::default())
+    ///     .await?;
+    /// assert_eq!(response.reply.get_i32("n")?, 1);
+    /// assert!(response.operation_time <= response.cluster_time);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # });
+    /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime").block_on(f)
+    /// # }
+    /// ```
+    pub async fn run_with_session(
+        &self,
+        client: &ClientInfo,
+        db: &str,
+        command: Document,
+        session: SessionArguments,
+    ) -> Result<Response, ConnectionClosed> {
+        if let Some(ts) = session.cluster_time {
+            self.shared.clock.advance(ts);
+        }
+        let summary = RequestSummary {
+            name: command.keys().next().cloned().unwrap_or_default(),
+            has_txn_number: session.txn_number.is_some(),
+            has_autocommit: session.autocommit.is_some(),
+        };
+        let request = Request::with_session(db, command, session);
+        self.respond(client, &summary, request).await
+    }
+
+    /// Runs a parsed command (or answers its parse error), applying the fail points.
+    async fn respond(
+        &self,
+        client: &ClientInfo,
+        summary: &RequestSummary,
+        request: CommandResult<Request>,
+    ) -> Result<Response, ConnectionClosed> {
         let action = self
             .shared
             .failpoints
             .lock()
-            .check(&name, client.app_name.as_deref());
+            .check(&summary.name, client.app_name.as_deref());
         let mut labels_override = None;
         let mut injected_wc_error = None;
         if let Some(FailAction {
@@ -346,14 +405,12 @@ impl Engine {
             }
             labels_override = lo;
             if let Some(error) = error {
-                let summary = RequestSummary::of(&command);
                 let reply = error.to_reply();
-                return Ok(self.decorate(reply, None, &summary, labels_override.as_deref()));
+                return Ok(self.decorate(reply, None, summary, labels_override.as_deref()));
             }
             injected_wc_error = write_concern_error;
         }
-        let summary = RequestSummary::of(&command);
-        let result = match Request::parse(db, command) {
+        let result = match request {
             Ok(req) if matches!(req.name.as_str(), "hello" | "isMaster" | "ismaster") => {
                 Ok(self.hello(&req, client))
             }
@@ -367,17 +424,17 @@ impl Engine {
         if let Some(wce) = injected_wc_error {
             reply.insert("writeConcernError", wce);
         }
-        Ok(self.decorate(reply, op_time, &summary, labels_override.as_deref()))
+        Ok(self.decorate(reply, op_time, summary, labels_override.as_deref()))
     }
 
-    /// Adds `operationTime`, `$clusterTime` and the error labels.
+    /// Adds the error labels, and the operation and cluster times.
     fn decorate(
         &self,
         mut reply: Document,
         op_time: Option<Ts>,
         req: &RequestSummary,
         labels_override: Option<&[String]>,
-    ) -> Document {
+    ) -> Response {
         let code = match reply.get("ok") {
             Some(Bson::Double(ok)) if *ok == 0.0 => reply.get_i32("code").ok(),
             _ => None,
@@ -386,35 +443,36 @@ impl Engine {
             Some(Bson::Document(wce)) => wce.get_i32("code").ok(),
             _ => None,
         };
-        let labels: Vec<String> = match labels_override {
-            Some(labels) => labels.to_vec(),
-            None => {
-                let mut labels: Vec<String> = match reply.get("errorLabels") {
-                    Some(Bson::Array(existing)) => existing
-                        .iter()
-                        .filter_map(|l| l.as_str().map(str::to_owned))
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                for label in req.labels(code, wc_code) {
-                    if !labels.iter().any(|l| l == label) {
-                        labels.push(label.to_owned());
+        if code.is_some() || wc_code.is_some() || labels_override.is_some() {
+            let labels: Vec<String> = match labels_override {
+                Some(labels) => labels.to_vec(),
+                None => {
+                    let mut labels: Vec<String> = match reply.get("errorLabels") {
+                        Some(Bson::Array(existing)) => existing
+                            .iter()
+                            .filter_map(|l| l.as_str().map(str::to_owned))
+                            .collect(),
+                        _ => Vec::new(),
+                    };
+                    for label in req.labels(code, wc_code) {
+                        if !labels.iter().any(|l| l == label) {
+                            labels.push(label.to_owned());
+                        }
                     }
+                    labels
                 }
-                labels
+            };
+            reply.remove("errorLabels");
+            if !labels.is_empty() {
+                reply.insert("errorLabels", labels);
             }
-        };
-        reply.remove("errorLabels");
-        if !labels.is_empty() {
-            reply.insert("errorLabels", labels);
         }
         let op_time = op_time.unwrap_or_else(|| self.shared.state.lock().last_committed);
-        reply.insert("operationTime", op_time.to_bson());
-        reply.insert(
-            "$clusterTime",
-            cluster_time_document(self.shared.clock.now()),
-        );
-        reply
+        Response {
+            reply,
+            operation_time: op_time.to_bson(),
+            cluster_time: self.shared.clock.now().to_bson(),
+        }
     }
 
     /// The `hello` / `isMaster` reply.
@@ -779,6 +837,31 @@ pub fn cluster_time_document(ts: Ts) -> Document {
     }
 }
 
+/// A command's reply, with the times that go along with it.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// The reply, with its error labels but without `operationTime` and `$clusterTime`.
+    pub reply: Document,
+    /// `operationTime`: the commit time of the command's write, or its read time.
+    pub operation_time: Timestamp,
+    /// The time of `$clusterTime`: the newest the node has seen or made. The node signs
+    /// nothing, so the time is all the `$clusterTime` document holds.
+    pub cluster_time: Timestamp,
+}
+
+impl Response {
+    /// The reply as `mongod` sends it, with `operationTime` and `$clusterTime`.
+    pub fn into_document(self) -> Document {
+        let mut reply = self.reply;
+        reply.insert("operationTime", self.operation_time);
+        reply.insert(
+            "$clusterTime",
+            cluster_time_document(Ts::from_bson(self.cluster_time)),
+        );
+        reply
+    }
+}
+
 /// What the label rules need to know of a command.
 struct RequestSummary {
     name: String,
@@ -787,14 +870,6 @@ struct RequestSummary {
 }
 
 impl RequestSummary {
-    fn of(command: &Document) -> RequestSummary {
-        RequestSummary {
-            name: command.keys().next().cloned().unwrap_or_default(),
-            has_txn_number: command.contains_key("txnNumber"),
-            has_autocommit: command.contains_key("autocommit"),
-        }
-    }
-
     /// The labels `mongod` gives a reply with error `code` and write-concern error `wc_code`.
     fn labels(&self, code: Option<i32>, wc_code: Option<i32>) -> Vec<&'static str> {
         let commit_or_abort =

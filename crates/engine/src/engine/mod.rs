@@ -5,8 +5,8 @@ mod replica;
 mod transactions;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bson::{Binary, Bson, Document, Timestamp, doc, spec::BinarySubtype};
@@ -322,13 +322,16 @@ impl Engine {
         {
             self.shared.clock.advance(Ts::from_bson(*ts));
         }
+        let name = command.keys().next().map_or("", String::as_str);
+        let action = self.fail_action(client, name);
         let summary = RequestSummary {
-            name: command.keys().next().cloned().unwrap_or_default(),
+            commit_or_abort: is_commit_or_abort(name),
             has_txn_number: command.contains_key("txnNumber"),
             has_autocommit: command.contains_key("autocommit"),
         };
-        let request = Request::parse(db, command);
-        let response = self.respond(client, &summary, request).await?;
+        let response = self
+            .respond(client, &summary, action, Request::parse(db, command))
+            .await?;
         Ok(response.into_document())
     }
 
@@ -366,27 +369,39 @@ impl Engine {
         if let Some(ts) = session.cluster_time {
             self.shared.clock.advance(ts);
         }
+        let name = command.keys().next().map_or("", String::as_str);
+        let action = self.fail_action(client, name);
         let summary = RequestSummary {
-            name: command.keys().next().cloned().unwrap_or_default(),
+            commit_or_abort: is_commit_or_abort(name),
             has_txn_number: session.txn_number.is_some(),
             has_autocommit: session.autocommit.is_some(),
         };
-        let request = Request::with_session(db, command, session);
-        self.respond(client, &summary, request).await
+        self.respond(
+            client,
+            &summary,
+            action,
+            Request::with_session(db, command, session),
+        )
+        .await
     }
 
-    /// Runs a parsed command (or answers its parse error), applying the fail points.
+    /// What a fail point does to the command `name` from `client`, if one fires.
+    fn fail_action(&self, client: &ClientInfo, name: &str) -> Option<FailAction> {
+        self.shared
+            .failpoints
+            .lock()
+            .check(name, client.app_name.as_deref())
+    }
+
+    /// Runs a parsed command (or answers its parse error), doing what a fail point that
+    /// fired for it says.
     async fn respond(
         &self,
         client: &ClientInfo,
         summary: &RequestSummary,
+        action: Option<FailAction>,
         request: CommandResult<Request>,
     ) -> Result<Response, ConnectionClosed> {
-        let action = self
-            .shared
-            .failpoints
-            .lock()
-            .check(&summary.name, client.app_name.as_deref());
         let mut labels_override = None;
         let mut injected_wc_error = None;
         if let Some(FailAction {
@@ -410,12 +425,14 @@ impl Engine {
             }
             injected_wc_error = write_concern_error;
         }
-        let result = match request {
+        // Matched by reference: moved into a local, the request would take room twice in
+        // this future while the command runs.
+        let result = match &request {
             Ok(req) if matches!(req.name.as_str(), "hello" | "isMaster" | "ismaster") => {
-                Ok(self.hello(&req, client))
+                Ok(self.hello(req, client))
             }
             Ok(req) => self.execute(req).await,
-            Err(e) => Err(e),
+            Err(e) => Err(e.clone()),
         };
         let (mut reply, op_time) = match result {
             Ok(outcome) => (outcome.reply, Some(outcome.op_time)),
@@ -543,7 +560,7 @@ impl Engine {
         TxnId(self.shared.next_unit.fetch_add(1, Ordering::Relaxed))
     }
 
-    async fn execute(&self, req: Request) -> CommandResult<Outcome> {
+    async fn execute(&self, req: &Request) -> CommandResult<Outcome> {
         let Some(spec) = commands::lookup(&req.name) else {
             return Err(CommandError::new(
                 ErrorCode::CommandNotFound,
@@ -556,11 +573,11 @@ impl Engine {
                 format!("{} may only be run against the admin database.", req.name),
             ));
         }
-        self.check_role(spec, &req)?;
-        self.await_read_point(&req).await?;
+        self.check_role(spec, req)?;
+        self.await_read_point(req).await?;
         let outcome = match spec.name {
-            "commitTransaction" => self.commit_transaction(&req)?,
-            "abortTransaction" => self.abort_transaction(&req)?,
+            "commitTransaction" => self.commit_transaction(req)?,
+            "abortTransaction" => self.abort_transaction(req)?,
             "configureFailPoint" => {
                 let count = self.shared.failpoints.lock().configure(&req.body)?;
                 let op_time = self.shared.state.lock().last_committed;
@@ -569,10 +586,10 @@ impl Engine {
                     op_time,
                 }
             }
-            "endSessions" => self.end_sessions(&req)?,
+            "endSessions" => self.end_sessions(req)?,
             "replSetGetStatus" => self.replica_set_status(),
-            _ if req.in_transaction() => self.run_in_transaction(spec, &req)?,
-            _ => self.run_statement(spec, &req).await?,
+            _ if req.in_transaction() => self.run_in_transaction(spec, req)?,
+            _ => self.run_statement(spec, req).await?,
         };
         let mut outcome = outcome;
         let waits = match spec.name {
@@ -828,13 +845,19 @@ impl Engine {
 
 /// `$clusterTime` as replies carry it; the signature is all zeros (no keys are configured).
 pub fn cluster_time_document(ts: Ts) -> Document {
-    doc! {
-        "clusterTime": ts.to_bson(),
-        "signature": {
-            "hash": Binary { subtype: BinarySubtype::Generic, bytes: vec![0; 20] },
-            "keyId": 0_i64,
-        },
-    }
+    // Every reply carries one: copying a finished document is cheaper than building it.
+    static UNSIGNED: LazyLock<Document> = LazyLock::new(|| {
+        doc! {
+            "clusterTime": Ts::ZERO.to_bson(),
+            "signature": {
+                "hash": Binary { subtype: BinarySubtype::Generic, bytes: vec![0; 20] },
+                "keyId": 0_i64,
+            },
+        }
+    });
+    let mut document = UNSIGNED.clone();
+    document.insert("clusterTime", ts.to_bson());
+    document
 }
 
 /// A command's reply, with the times that go along with it.
@@ -862,9 +885,14 @@ impl Response {
     }
 }
 
+fn is_commit_or_abort(name: &str) -> bool {
+    matches!(name, "commitTransaction" | "abortTransaction")
+}
+
 /// What the label rules need to know of a command.
 struct RequestSummary {
-    name: String,
+    /// It is `commitTransaction` or `abortTransaction`.
+    commit_or_abort: bool,
     has_txn_number: bool,
     has_autocommit: bool,
 }
@@ -872,8 +900,7 @@ struct RequestSummary {
 impl RequestSummary {
     /// The labels `mongod` gives a reply with error `code` and write-concern error `wc_code`.
     fn labels(&self, code: Option<i32>, wc_code: Option<i32>) -> Vec<&'static str> {
-        let commit_or_abort =
-            matches!(self.name.as_str(), "commitTransaction" | "abortTransaction");
+        let commit_or_abort = self.commit_or_abort;
         if let Some(code) = code
             && self.has_txn_number
             && self.has_autocommit

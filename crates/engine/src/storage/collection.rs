@@ -108,11 +108,17 @@ impl Collection {
         ts: Ts,
         horizon: Horizon,
     ) -> CommandResult<Option<Ts>> {
+        // The new version's keys, per index: they are also the first a pruned version's
+        // keys are checked against before its entries go.
+        let mut new_keys = Vec::new();
         if let Some(bytes) = &doc {
+            new_keys.reserve_exact(self.indexes.len());
             for index in &mut self.indexes {
-                for key in index.keys_of_stored(bytes)? {
-                    index.insert_entry(Key::from_vec(key), id.clone());
+                let keys = index.keys_of_stored(bytes)?;
+                for key in &keys {
+                    index.insert_entry(Key::from_slice(key), id.clone());
                 }
+                new_keys.push(keys);
             }
         }
         let version = Version { ts, doc };
@@ -135,9 +141,15 @@ impl Collection {
                 .into_iter()
                 .chain(last.iter().flat_map(|r| r.versions().cloned()))
                 .collect();
-            remove_stale_entries(&mut self.indexes, &id, &gone, None)?;
+            remove_stale_entries(&mut self.indexes, &id, &gone, None, &[])?;
         } else if !dropped.is_empty() {
-            remove_stale_entries(&mut self.indexes, &id, &dropped, self.records.get(&id))?;
+            remove_stale_entries(
+                &mut self.indexes,
+                &id,
+                &dropped,
+                self.records.get(&id),
+                &new_keys,
+            )?;
         }
         Ok(floor)
     }
@@ -169,20 +181,26 @@ impl Collection {
 }
 
 /// Removes the index entries of `dropped` versions that no version still kept in `kept`
-/// holds. Kept versions are searched newest first and only while keys remain unaccounted for,
-/// so the usual case (the key did not change) costs one key computation.
+/// holds. `newest_keys` (per index, the keys of the version just installed, already known)
+/// are checked first; kept versions are then searched newest first and only while keys
+/// remain unaccounted for, so the usual case (the key did not change) computes only the
+/// dropped version's keys.
 fn remove_stale_entries(
     indexes: &mut [Index],
     id: &Key,
     dropped: &[Version],
     kept: Option<&Record>,
+    newest_keys: &[Vec<Vec<u8>>],
 ) -> CommandResult<()> {
-    for index in indexes {
+    for (i, index) in indexes.iter_mut().enumerate() {
         let mut stale = BTreeSet::new();
         for version in dropped {
             if let Some(bytes) = &version.doc {
                 stale.extend(index.keys_of_stored(bytes)?);
             }
+        }
+        for key in newest_keys.get(i).into_iter().flatten() {
+            stale.remove(key);
         }
         if let Some(record) = kept {
             for version in record.versions().rev() {

@@ -1,3 +1,4 @@
 //! Code shared by the bench targets.
 
+pub mod seed;
 pub mod transactions;

@@ -3,128 +3,28 @@
 //!
 //! The seed's transaction (insert an order; decrement the stock with a `$gte` guard; commit)
 //! through `with_transaction` on the embedded replica set, against the same commands sent to
-//! the primary's engine directly; with `w: 1` and with `w: "majority"` (zero lag); and the
-//! time from `Client::embedded()` to the first answered command.
+//! the primary's engine directly; with `w: 1` (on a one-member set, so nothing is replicated,
+//! and on three members applying as they go) and with `w: "majority"` (zero lag); and the time
+//! from `Client::embedded()` to the first answered command.
 
-use bson::{Binary, Document, doc, spec::BinarySubtype};
-use causeway::options::{ClientOptions, TransactionOptions, WriteConcern};
-use causeway::{Client, ReplicaSet};
+use bson::{Document, doc};
+use causeway::Client;
+use causeway::options::WriteConcern;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// The seed transaction as raw commands to an engine.
-async fn raw_seed_transaction(
-    engine: &causeway::engine::Engine,
-    lsid: &Document,
-    txn_number: i64,
-    w: &Document,
-) {
-    let ok = |reply: Document| assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply}");
-    ok(engine
-        .run_command("shop", doc! {
-            "insert": "orders", "documents": [{"sku": "abc123", "qty": 100}], "ordered": true,
-            "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
-        })
-        .await
-        .expect("reply"));
-    ok(engine
-        .run_command("shop", doc! {
-            "update": "inventory", "ordered": true,
-            "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}, "multi": false, "upsert": false}],
-            "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
-        })
-        .await
-        .expect("reply"));
-    ok(engine
-        .run_command("admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false, "writeConcern": w.clone()})
-        .await
-        .expect("reply"));
-}
-
-/// The seed transaction through `with_transaction`.
-async fn seed_transaction(
-    session: &mut causeway::ClientSession,
-    orders: &causeway::Collection<Document>,
-    inventory: &causeway::Collection<Document>,
-    sku: &str,
-    w: &WriteConcern,
-) {
-    session
-        .with_transaction(move |txn| async move {
-            txn.collection(orders)
-                .insert_one(doc! {"sku": sku, "qty": 100})
-                .await?;
-            let updated = txn
-                .collection(inventory)
-                .update_one(
-                    doc! {"sku": sku, "qty": {"$gte": 100}},
-                    doc! {"$inc": {"qty": -100}},
-                )
-                .await?;
-            assert_eq!(updated.modified_count, 1);
-            Ok::<_, causeway::Error>(())
-        })
-        .options(TransactionOptions {
-            write_concern: Some(w.clone()),
-            ..Default::default()
-        })
-        .await
-        .expect("committed");
-}
+use super::seed::{Fixture, Replication, runtime, seed_transaction};
 
 pub fn one_session(c: &mut Criterion) {
     let mut group = c.benchmark_group("seed_transaction");
     group.throughput(Throughput::Elements(1));
-    for (label, w, w_doc) in [
-        ("w1", WriteConcern::nodes(1), doc! {"w": 1}),
-        ("majority", WriteConcern::majority(), doc! {"w": "majority"}),
-    ] {
-        // A runtime per configuration: with w: 1 nothing waits for the secondaries, so their
-        // replication tasks queue work that must not run during the next measurement.
-        let rt = runtime();
-        let set = ReplicaSet::default();
-        let client = Client::on_replica_set(set.clone(), ClientOptions::default());
-        let shop = client.database("shop");
-        let (orders, inventory) = (
-            shop.collection::<Document>("orders"),
-            shop.collection::<Document>("inventory"),
-        );
-        let mut session = rt.block_on(async {
-            inventory
-                .insert_one(doc! {"sku": "abc123", "qty": i64::MAX / 2})
-                .await
-                .expect("seed");
-            client.start_session().await.expect("session")
-        });
-        let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![3; 16] }};
-        let mut txn_number = 0;
+    for replication in Replication::ALL {
+        let mut fixture = Fixture::new(replication);
+        let label = replication.label();
         group.bench_function(format!("raw_commands_{label}"), |b| {
-            b.iter(|| {
-                txn_number += 1;
-                rt.block_on(raw_seed_transaction(
-                    set.primary(),
-                    &lsid,
-                    txn_number,
-                    &w_doc,
-                ))
-            })
+            b.iter(|| fixture.raw())
         });
         group.bench_function(format!("with_transaction_{label}"), |b| {
-            b.iter(|| {
-                rt.block_on(seed_transaction(
-                    &mut session,
-                    &orders,
-                    &inventory,
-                    "abc123",
-                    &w,
-                ))
-            })
+            b.iter(|| fixture.with_transaction())
         });
     }
     group.finish();

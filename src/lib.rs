@@ -55,7 +55,7 @@
 //! # Performance: pick a global allocator
 //!
 //! Every member of the embedded replica set stores and applies each write in your process.
-//! With glibc's allocator, replicated (`w: "majority"`) transactions run at about half the
+//! With glibc's allocator, replicated (`w: "majority"`) transactions run at 55–75% of the
 //! speed they reach on mimalloc: long-lived documents and short-lived command buffers
 //! interleave, and glibc's free lists scatter over the heap. An application that embeds
 //! causeway should set a global allocator such as `mimalloc`

@@ -10,6 +10,7 @@
 use std::fmt;
 
 use bson::{Bson, Document};
+use smallvec::SmallVec;
 
 use crate::error::{CommandError, CommandResult};
 
@@ -61,7 +62,9 @@ pub(crate) fn check_path_component(part: &str) -> CommandResult<()> {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldPath {
     dotted: String,
-    parts: Vec<String>,
+    /// Inline up to two components: most paths have one or two, and every filter and update
+    /// of every command parses its paths.
+    parts: SmallVec<[String; 2]>,
 }
 
 impl FieldPath {

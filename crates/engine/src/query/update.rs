@@ -32,6 +32,7 @@ use std::cmp::Ordering;
 use std::fmt::Write as _;
 
 use bson::{Bson, DateTime, Document, Timestamp};
+use smallvec::SmallVec;
 
 use crate::compare::{Number, compare_values, values_equal};
 use crate::decimal::{self, ArithOp};
@@ -277,7 +278,8 @@ fn set_seed_value(doc: &mut Document, parts: &[&str], value: &Bson) {
 #[derive(Debug, Clone)]
 struct FieldPath {
     dotted: String,
-    parts: Vec<String>,
+    /// Inline up to two components, as in the query language's paths.
+    parts: SmallVec<[String; 2]>,
 }
 
 impl FieldPath {
@@ -288,7 +290,7 @@ impl FieldPath {
                 "An empty update path is not valid.",
             ));
         }
-        let parts: Vec<String> = dotted.split('.').map(str::to_owned).collect();
+        let parts: SmallVec<[String; 2]> = dotted.split('.').map(str::to_owned).collect();
         if parts.iter().any(String::is_empty) {
             return Err(CommandError::new(
                 ErrorCode::EmptyFieldName,
@@ -327,7 +329,7 @@ impl FieldPath {
 
     /// The path with its positional `$` replaced by `position`.
     fn resolved(&self, position: usize) -> FieldPath {
-        let parts: Vec<String> = self
+        let parts: SmallVec<[String; 2]> = self
             .parts
             .iter()
             .map(|p| {

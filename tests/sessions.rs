@@ -474,3 +474,28 @@ async fn times_reach_the_session_and_run_command_replies_without_monitoring() {
     assert!(pong.get_timestamp("operationTime").is_ok(), "{pong}");
     assert!(pong.get_document("$clusterTime").is_ok(), "{pong}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reply_later_than_the_socket_timeout_is_a_network_error_inside_a_transaction() {
+    let options = causeway::options::ClientOptions {
+        socket_timeout: Some(std::time::Duration::from_millis(50)),
+        ..Default::default()
+    };
+    let client = Client::on_replica_set(causeway::ReplicaSet::default(), options);
+    let coll = client.database("db").collection::<Document>("c");
+    fail_point(
+        &client,
+        times(1),
+        doc! {"failCommands": ["insert"], "blockConnection": true, "blockTimeMS": 500},
+    )
+    .await;
+    let mut session = client.start_session().await.expect("session");
+    let txn = session.start_transaction().await.expect("start");
+    let error = txn
+        .collection(&coll)
+        .insert_one(doc! {"_id": 1})
+        .await
+        .expect_err("no reply in time");
+    assert!(error.is_network_error(), "{error}");
+    assert!(error.contains_label(&Label::TransientTransactionError));
+}

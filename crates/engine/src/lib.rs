@@ -3,7 +3,10 @@
 //!
 //! The entry point is [`Engine`]: a thread-safe handle whose [`Engine::run_command`] takes a
 //! database name and a command document and returns the reply document, exactly the shape the
-//! MongoDB wire protocol carries.
+//! MongoDB wire protocol carries. An in-process client can hand over a session's arguments
+//! (`lsid`, `txnNumber`, read and write concern, `$clusterTime`, ...) apart from the command
+//! with [`Engine::run_with_session`], and get the reply's times back as values: the same rules,
+//! without writing those fields into every command and parsing them back.
 //!
 //! # Behaviour
 //!

@@ -305,8 +305,6 @@ impl SessionArguments {
 pub struct Request {
     /// The database it runs on.
     pub db: String,
-    /// The command name (the first field).
-    pub name: String,
     /// The whole command document.
     pub body: Document,
     /// `lsid`.
@@ -329,9 +327,9 @@ impl Request {
     /// Parses the generic arguments of `body`.
     pub fn parse(db: &str, mut body: Document) -> CommandResult<Request> {
         body.remove("$db");
-        let name = command_name(db, &body)?;
+        check_command_name(db, &body)?;
         let session = SessionArguments::read(&body)?;
-        Request::build(db, name, body, session)
+        Request::build(db, body, session)
     }
 
     /// A command whose session arguments come apart from `body`; any the body carries itself
@@ -341,17 +339,12 @@ impl Request {
         body: Document,
         session: SessionArguments,
     ) -> CommandResult<Request> {
-        let name = command_name(db, &body)?;
-        Request::build(db, name, body, session)
+        check_command_name(db, &body)?;
+        Request::build(db, body, session)
     }
 
     /// Checks the session arguments against each other and parses the rest.
-    fn build(
-        db: &str,
-        name: String,
-        body: Document,
-        session: SessionArguments,
-    ) -> CommandResult<Request> {
+    fn build(db: &str, body: Document, session: SessionArguments) -> CommandResult<Request> {
         let SessionArguments {
             lsid,
             txn_number,
@@ -416,7 +409,6 @@ impl Request {
         };
         Ok(Request {
             db: db.to_owned(),
-            name,
             body,
             lsid,
             txn_number,
@@ -438,9 +430,14 @@ impl Request {
         self.txn_number.is_some() && self.autocommit.is_none()
     }
 
+    /// The command name: the body's first field (a request is never empty).
+    pub fn name(&self) -> &str {
+        self.body.keys().next().map_or("", String::as_str)
+    }
+
     /// The value of the command's first field (usually the collection name).
     pub fn target(&self) -> &Bson {
-        self.body.get(&self.name).unwrap_or(&Bson::Null)
+        self.body.values().next().unwrap_or(&Bson::Null)
     }
 
     /// The collection the command names in its first field.
@@ -458,16 +455,15 @@ impl Request {
     }
 }
 
-/// The command's name (its first field), once the database name is known to be valid.
-fn command_name(db: &str, body: &Document) -> CommandResult<String> {
-    let Some(name) = body.keys().next() else {
+/// Checks that the command has a name (its first field) and that the database name is valid.
+fn check_command_name(db: &str, body: &Document) -> CommandResult<()> {
+    if body.is_empty() {
         return Err(CommandError::new(
             ErrorCode::CommandNotFound,
             "no command name given: the command document is empty",
         ));
-    };
-    crate::storage::validate_db_name(db)?;
-    Ok(name.clone())
+    }
+    crate::storage::validate_db_name(db)
 }
 
 #[cfg(test)]

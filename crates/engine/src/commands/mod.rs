@@ -110,7 +110,7 @@ const fn admin(mut s: CommandSpec) -> CommandSpec {
 fn run_by_engine(_: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
     Err(CommandError::new(
         crate::ErrorCode::InternalError,
-        format!("'{}' is run by the engine itself", req.name),
+        format!("'{}' is run by the engine itself", req.name()),
     )
     .into())
 }

@@ -169,7 +169,7 @@ fn check_hint(
                         .any(|i| i.spec.get("key") == Some(&Bson::Document(key.clone())))
                 })
         }
-        other => return Err(wrong_type(&req.name, "hint", other, "object")),
+        other => return Err(wrong_type(req.name(), "hint", other, "object")),
     };
     if exists || collection.is_none() {
         Ok(())

@@ -428,7 +428,7 @@ impl Engine {
         // Matched by reference: moved into a local, the request would take room twice in
         // this future while the command runs.
         let result = match &request {
-            Ok(req) if matches!(req.name.as_str(), "hello" | "isMaster" | "ismaster") => {
+            Ok(req) if matches!(req.name(), "hello" | "isMaster" | "ismaster") => {
                 Ok(self.hello(req, client))
             }
             Ok(req) => self.execute(req).await,
@@ -499,7 +499,7 @@ impl Engine {
             let state = self.shared.state.lock();
             (state.last_committed, self.majority_point(&state))
         };
-        let legacy = req.name != "hello";
+        let legacy = req.name() != "hello";
         let mut reply = Document::new();
         if req.body.get("helloOk") == Some(&Bson::Boolean(true)) {
             reply.insert("helloOk", true);
@@ -561,16 +561,16 @@ impl Engine {
     }
 
     async fn execute(&self, req: &Request) -> CommandResult<Outcome> {
-        let Some(spec) = commands::lookup(&req.name) else {
+        let Some(spec) = commands::lookup(req.name()) else {
             return Err(CommandError::new(
                 ErrorCode::CommandNotFound,
-                format!("no such command: '{}'", req.name),
+                format!("no such command: '{}'", req.name()),
             ));
         };
         if spec.admin_only && req.db != "admin" {
             return Err(CommandError::new(
                 ErrorCode::Unauthorized,
-                format!("{} may only be run against the admin database.", req.name),
+                format!("{} may only be run against the admin database.", req.name()),
             ));
         }
         self.check_role(spec, req)?;

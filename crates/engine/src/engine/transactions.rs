@@ -107,7 +107,10 @@ impl Engine {
         if !spec.in_transaction {
             let err = CommandError::new(
                 ErrorCode::OperationNotSupportedInTransaction,
-                format!("Cannot run '{}' in a multi-document transaction.", req.name),
+                format!(
+                    "Cannot run '{}' in a multi-document transaction.",
+                    req.name()
+                ),
             );
             self.abort_open(state, key)?;
             return Err(err);

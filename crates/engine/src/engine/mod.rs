@@ -632,7 +632,7 @@ impl Engine {
             let (seen, blocker_started) = {
                 let mut guard = self.shared.state.lock();
                 let state = &mut *guard;
-                self.sweep_expired(state);
+                self.sweep_expired(state, Instant::now());
                 if let Some(reply) = self.retryable_write_replay(state, spec, req)? {
                     return Ok(Outcome {
                         reply,

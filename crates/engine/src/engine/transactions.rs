@@ -17,11 +17,10 @@ use crate::unit::{StatementError, WriteUnit, write_conflict};
 
 impl Engine {
     /// Aborts transactions older than the lifetime limit.
-    pub(super) fn sweep_expired(&self, state: &mut State) {
+    pub(super) fn sweep_expired(&self, state: &mut State, now: Instant) {
         if state.open_transactions == 0 {
             return;
         }
-        let now = Instant::now();
         if now.duration_since(state.last_sweep) < Duration::from_millis(100) {
             return;
         }
@@ -98,11 +97,13 @@ impl Engine {
         };
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
-        self.sweep_expired(state);
+        // One reading of the clock serves the whole command.
+        let now = Instant::now();
+        self.sweep_expired(state, now);
         if req.start_transaction {
-            self.start_transaction(state, req, key, number)?;
+            self.start_transaction(state, req, key, number, now)?;
         } else {
-            self.check_continuation(state, req, key, number)?;
+            self.check_continuation(state, req, key, number, now)?;
         }
         if !spec.in_transaction {
             let err = CommandError::new(
@@ -122,7 +123,7 @@ impl Engine {
                 "Cannot set write concern after starting a transaction.",
             ));
         }
-        let session = state.sessions.get_or_create(key, Instant::now());
+        let session = state.sessions.get_or_create(key, now);
         let TxnState::InProgress(mut txn) = std::mem::replace(&mut session.txn, TxnState::None)
         else {
             return Err(no_such_transaction(number, "is not in progress"));
@@ -149,9 +150,9 @@ impl Engine {
         if failed {
             // Any error inside a transaction aborts it, as in mongod.
             self.end_transaction(state, *txn, false)?;
-            state.sessions.get_or_create(key, Instant::now()).txn = TxnState::Aborted;
+            state.sessions.get_or_create(key, now).txn = TxnState::Aborted;
         } else {
-            state.sessions.get_or_create(key, Instant::now()).txn = TxnState::InProgress(txn);
+            state.sessions.get_or_create(key, now).txn = TxnState::InProgress(txn);
         }
         match result {
             Ok(reply) => Ok(Outcome {
@@ -170,8 +171,9 @@ impl Engine {
         req: &Request,
         key: &SessionKey,
         number: i64,
+        now: Instant,
     ) -> CommandResult<()> {
-        let session = state.sessions.get_or_create(key, Instant::now());
+        let session = state.sessions.get_or_create(key, now);
         match session.txn_number {
             Some(current) if number < current => {
                 return Err(CommandError::new(
@@ -230,10 +232,10 @@ impl Engine {
         state.open_transactions += 1;
         let txn = Transaction {
             unit,
-            started: Instant::now(),
+            started: now,
             cursors: Vec::new(),
         };
-        state.sessions.get_or_create(key, Instant::now()).txn = TxnState::InProgress(Box::new(txn));
+        state.sessions.get_or_create(key, now).txn = TxnState::InProgress(Box::new(txn));
         Ok(())
     }
 
@@ -244,8 +246,9 @@ impl Engine {
         req: &Request,
         key: &SessionKey,
         number: i64,
+        now: Instant,
     ) -> CommandResult<()> {
-        let session = state.sessions.get_or_create(key, Instant::now());
+        let session = state.sessions.get_or_create(key, now);
         current_transaction(session.txn_number, number)?;
         match &session.txn {
             TxnState::InProgress(_) => {}
@@ -284,14 +287,15 @@ impl Engine {
         let (key, number) = transaction_target(req, "commitTransaction")?;
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
-        self.sweep_expired(state);
-        let session = state.sessions.get_or_create(key, Instant::now());
+        let now = Instant::now();
+        self.sweep_expired(state, now);
+        let session = state.sessions.get_or_create(key, now);
         current_transaction(session.txn_number, number)?;
         match std::mem::replace(&mut session.txn, TxnState::None) {
             TxnState::InProgress(txn) => {
                 let snapshot = txn.unit.snapshot;
                 let committed = self.end_transaction(state, *txn, true);
-                let session = state.sessions.get_or_create(key, Instant::now());
+                let session = state.sessions.get_or_create(key, now);
                 match committed {
                     Ok(ts) => {
                         session.txn = TxnState::Committed { ts };

@@ -302,9 +302,9 @@ impl SessionArguments {
 
 /// A command with its generic arguments parsed.
 #[derive(Debug, Clone)]
-pub struct Request {
+pub struct Request<'a> {
     /// The database it runs on.
-    pub db: String,
+    pub db: &'a str,
     /// The whole command document.
     pub body: Document,
     /// `lsid`.
@@ -323,9 +323,9 @@ pub struct Request {
     pub max_time: Option<Duration>,
 }
 
-impl Request {
+impl<'a> Request<'a> {
     /// Parses the generic arguments of `body`.
-    pub fn parse(db: &str, mut body: Document) -> CommandResult<Request> {
+    pub fn parse(db: &'a str, mut body: Document) -> CommandResult<Request<'a>> {
         body.remove("$db");
         check_command_name(db, &body)?;
         let session = SessionArguments::read(&body)?;
@@ -335,16 +335,16 @@ impl Request {
     /// A command whose session arguments come apart from `body`; any the body carries itself
     /// are ignored. Its other generic arguments (`maxTimeMS`) are read from the body.
     pub fn with_session(
-        db: &str,
+        db: &'a str,
         body: Document,
         session: SessionArguments,
-    ) -> CommandResult<Request> {
+    ) -> CommandResult<Request<'a>> {
         check_command_name(db, &body)?;
         Request::build(db, body, session)
     }
 
     /// Checks the session arguments against each other and parses the rest.
-    fn build(db: &str, body: Document, session: SessionArguments) -> CommandResult<Request> {
+    fn build(db: &'a str, body: Document, session: SessionArguments) -> CommandResult<Request<'a>> {
         let SessionArguments {
             lsid,
             txn_number,
@@ -408,7 +408,7 @@ impl Request {
             },
         };
         Ok(Request {
-            db: db.to_owned(),
+            db,
             body,
             lsid,
             txn_number,
@@ -444,7 +444,7 @@ impl Request {
     pub fn collection_name(&self) -> CommandResult<&str> {
         match self.target() {
             Bson::String(s) => {
-                crate::storage::validate_collection_name(&self.db, s)?;
+                crate::storage::validate_collection_name(self.db, s)?;
                 Ok(s)
             }
             other => Err(CommandError::new(

@@ -12,12 +12,12 @@ use crate::unit::StatementResult;
 pub const SERVER_VERSION: &str = "8.0.0";
 
 /// `{ping: 1}`.
-pub(crate) fn ping(_: &mut Exec<'_>, _: &Request) -> StatementResult<Document> {
+pub(crate) fn ping(_: &mut Exec<'_>, _: &Request<'_>) -> StatementResult<Document> {
     Ok(doc! {"ok": 1.0})
 }
 
 /// `{buildInfo: 1}`.
-pub(crate) fn build_info(_: &mut Exec<'_>, _: &Request) -> StatementResult<Document> {
+pub(crate) fn build_info(_: &mut Exec<'_>, _: &Request<'_>) -> StatementResult<Document> {
     Ok(doc! {
         "version": SERVER_VERSION,
         "gitVersion": "causeway",
@@ -32,12 +32,12 @@ pub(crate) fn build_info(_: &mut Exec<'_>, _: &Request) -> StatementResult<Docum
 }
 
 /// `{connectionStatus: 1}`: no authentication is configured.
-pub(crate) fn connection_status(_: &mut Exec<'_>, _: &Request) -> StatementResult<Document> {
+pub(crate) fn connection_status(_: &mut Exec<'_>, _: &Request<'_>) -> StatementResult<Document> {
     Ok(doc! {"authInfo": {"authenticatedUsers": [], "authenticatedUserRoles": []}, "ok": 1.0})
 }
 
 /// `{getParameter: 1, featureCompatibilityVersion: 1}` and friends.
-pub(crate) fn get_parameter(_: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn get_parameter(_: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     let mut reply = Document::new();
     if req.body.contains_key("featureCompatibilityVersion") {
         reply.insert("featureCompatibilityVersion", doc! {"version": "8.0"});
@@ -50,7 +50,7 @@ pub(crate) fn get_parameter(_: &mut Exec<'_>, req: &Request) -> StatementResult<
 }
 
 /// `{serverStatus: 1}`: the essentials.
-pub(crate) fn server_status(exec: &mut Exec<'_>, _: &Request) -> StatementResult<Document> {
+pub(crate) fn server_status(exec: &mut Exec<'_>, _: &Request<'_>) -> StatementResult<Document> {
     Ok(doc! {
         "version": SERVER_VERSION,
         "process": "causeway",
@@ -64,7 +64,7 @@ pub(crate) fn server_status(exec: &mut Exec<'_>, _: &Request) -> StatementResult
 }
 
 /// `{listCommands: 1}`.
-pub(crate) fn list_commands(_: &mut Exec<'_>, _: &Request) -> StatementResult<Document> {
+pub(crate) fn list_commands(_: &mut Exec<'_>, _: &Request<'_>) -> StatementResult<Document> {
     let mut commands = Document::new();
     for name in super::names() {
         commands.insert(name, doc! {});

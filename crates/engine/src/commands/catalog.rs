@@ -14,7 +14,7 @@ use crate::storage::{Index, decode};
 use crate::unit::{StatementError, StatementResult, duplicate_key_error};
 
 /// `{create: <coll>}`.
-pub(crate) fn create(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn create(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(
         &req.body,
         "create",
@@ -62,7 +62,7 @@ pub(crate) fn create(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
             .into());
         }
     }
-    match exec.catalog.collection(&req.db, coll) {
+    match exec.catalog.collection(req.db, coll) {
         Some(c) if c.visible_to(Some(exec.unit.id)) => {
             return Err(CommandError::new(
                 ErrorCode::NamespaceExists,
@@ -85,12 +85,12 @@ pub(crate) fn create(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     exec.unit
-        .create_collection(exec.catalog, &req.db, coll, options);
+        .create_collection(exec.catalog, req.db, coll, options);
     Ok(doc! {"ok": 1.0})
 }
 
 /// `{createIndexes: <coll>, indexes: [{key, name, unique}]}`.
-pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(
         &req.body,
         "createIndexes",
@@ -120,7 +120,7 @@ pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementRes
         };
         indexes.push(Index::from_spec(spec, Some(exec.unit.id))?);
     }
-    let created_collection = match exec.catalog.collection(&req.db, coll) {
+    let created_collection = match exec.catalog.collection(req.db, coll) {
         Some(c) if c.visible_to(Some(exec.unit.id)) => {
             if exec.in_transaction() && c.created_by != Some(exec.unit.id) {
                 return Err(CommandError::new(
@@ -137,17 +137,17 @@ pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementRes
             ));
         }
         None => {
-            exec.unit.ensure_collection(exec.catalog, &req.db, coll)?;
+            exec.unit.ensure_collection(exec.catalog, req.db, coll)?;
             true
         }
     };
     let visible: Vec<Document> = exec
         .unit
-        .scan(exec.catalog, &req.db, coll)
+        .scan(exec.catalog, req.db, coll)
         .into_iter()
         .map(|(_, bytes)| decode(bytes))
         .collect::<CommandResult<_>>()?;
-    let Some(collection) = exec.catalog.collection_mut(&req.db, coll) else {
+    let Some(collection) = exec.catalog.collection_mut(req.db, coll) else {
         return Err(CommandError::new(
             ErrorCode::NamespaceNotFound,
             format!("ns does not exist: {}.{coll}", req.db),
@@ -224,14 +224,9 @@ pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementRes
                                 )
                             })
                             .collect();
-                        return Err(duplicate_key_error(
-                            &req.db,
-                            coll,
-                            &index.name,
-                            pattern,
-                            value,
-                        )
-                        .into());
+                        return Err(
+                            duplicate_key_error(req.db, coll, &index.name, pattern, value).into(),
+                        );
                     }
                 }
             }
@@ -246,7 +241,7 @@ pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementRes
     }
     let after = collection.indexes.len() as i32 + 1;
     for spec in added {
-        exec.unit.created_index(&req.db, coll, spec);
+        exec.unit.created_index(req.db, coll, spec);
     }
     let mut reply = doc! {"numIndexesBefore": before, "numIndexesAfter": after};
     if before == after {
@@ -258,10 +253,10 @@ pub(crate) fn create_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementRes
 }
 
 /// `{drop: <coll>}`; dropping a collection that does not exist succeeds, as in `mongod` 7.0.
-pub(crate) fn drop(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn drop(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(&req.body, "drop", &[])?;
     let coll = req.collection_name()?;
-    let n = exec.unit.drop_collection(exec.catalog, &req.db, coll)?;
+    let n = exec.unit.drop_collection(exec.catalog, req.db, coll)?;
     let mut reply = doc! {"ns": format!("{}.{coll}", req.db)};
     if let Some(n) = n {
         reply.insert("nIndexesWas", n as i32);
@@ -271,28 +266,28 @@ pub(crate) fn drop(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docume
 }
 
 /// `{dropDatabase: 1}`.
-pub(crate) fn drop_database(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn drop_database(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(&req.body, "dropDatabase", &[])?;
     let names: Vec<String> = exec
         .catalog
-        .collections(&req.db)
+        .collections(req.db)
         .map(|(name, _)| name.clone())
         .collect();
     // Check every collection first: a drop cannot be undone if a later one had to wait.
     for name in &names {
-        exec.unit.check_droppable(exec.catalog, &req.db, name)?;
+        exec.unit.check_droppable(exec.catalog, req.db, name)?;
     }
     for name in names {
-        exec.unit.drop_collection(exec.catalog, &req.db, &name)?;
+        exec.unit.drop_collection(exec.catalog, req.db, &name)?;
     }
-    Ok(doc! {"dropped": req.db.clone(), "ok": 1.0})
+    Ok(doc! {"dropped": req.db, "ok": 1.0})
 }
 
 /// `{dropIndexes: <coll>, index: name | key pattern | "*" | [names]}`.
-pub(crate) fn drop_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn drop_indexes(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(&req.body, "dropIndexes", &["index"])?;
     let coll = req.collection_name()?;
-    let Some(collection) = exec.unit.collection(exec.catalog, &req.db, coll) else {
+    let Some(collection) = exec.unit.collection(exec.catalog, req.db, coll) else {
         return Err(CommandError::new(
             ErrorCode::NamespaceNotFound,
             format!("ns not found {}.{coll}", req.db),
@@ -357,13 +352,16 @@ pub(crate) fn drop_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementResul
         }
     }
     for name in names {
-        exec.unit.drop_index(exec.catalog, &req.db, coll, &name)?;
+        exec.unit.drop_index(exec.catalog, req.db, coll, &name)?;
     }
     Ok(doc! {"nIndexesWas": was, "ok": 1.0})
 }
 
 /// `{listCollections: 1, filter, nameOnly}`.
-pub(crate) fn list_collections(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn list_collections(
+    exec: &mut Exec<'_>,
+    req: &Request<'_>,
+) -> StatementResult<Document> {
     check_fields(
         &req.body,
         "listCollections",
@@ -381,7 +379,7 @@ pub(crate) fn list_collections(exec: &mut Exec<'_>, req: &Request) -> StatementR
     let name_only = opt_bool(&req.body, "listCollections", "nameOnly")?.unwrap_or(false);
     let batch_size = cursor_batch_size(&req.body, "listCollections")?;
     let mut out = VecDeque::new();
-    for (name, collection) in exec.catalog.collections(&req.db) {
+    for (name, collection) in exec.catalog.collections(req.db) {
         if !collection.visible_to(Some(exec.unit.id)) {
             continue;
         }
@@ -405,7 +403,7 @@ pub(crate) fn list_collections(exec: &mut Exec<'_>, req: &Request) -> StatementR
 }
 
 /// `{listIndexes: <coll>}`.
-pub(crate) fn list_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn list_indexes(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(
         &req.body,
         "listIndexes",
@@ -413,7 +411,7 @@ pub(crate) fn list_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementResul
     )?;
     let coll = req.collection_name()?;
     let batch_size = cursor_batch_size(&req.body, "listIndexes")?;
-    let Some(collection) = exec.unit.collection(exec.catalog, &req.db, coll) else {
+    let Some(collection) = exec.unit.collection(exec.catalog, req.db, coll) else {
         return Err(CommandError::new(
             ErrorCode::NamespaceNotFound,
             format!("ns does not exist: {}.{coll}", req.db),
@@ -433,7 +431,7 @@ pub(crate) fn list_indexes(exec: &mut Exec<'_>, req: &Request) -> StatementResul
 }
 
 /// `{listDatabases: 1, nameOnly, filter}`.
-pub(crate) fn list_databases(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn list_databases(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(
         &req.body,
         "listDatabases",

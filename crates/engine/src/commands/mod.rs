@@ -50,7 +50,7 @@ impl Exec<'_> {
 }
 
 /// A statement handler.
-pub(crate) type Handler = fn(&mut Exec<'_>, &Request) -> StatementResult<Document>;
+pub(crate) type Handler = fn(&mut Exec<'_>, &Request<'_>) -> StatementResult<Document>;
 
 /// How a command is routed and what rules apply to it.
 pub(crate) struct CommandSpec {
@@ -107,7 +107,7 @@ const fn admin(mut s: CommandSpec) -> CommandSpec {
     s
 }
 
-fn run_by_engine(_: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+fn run_by_engine(_: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     Err(CommandError::new(
         crate::ErrorCode::InternalError,
         format!("'{}' is run by the engine itself", req.name()),

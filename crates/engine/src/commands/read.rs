@@ -43,7 +43,7 @@ const FIND_FIELDS: &[&str] = &[
 ];
 
 /// `{find: <coll>, filter, sort, projection, skip, limit, batchSize, singleBatch}`.
-pub(crate) fn find(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn find(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     let body = &req.body;
     check_fields(body, "find", FIND_FIELDS)?;
     for flag in ["returnKey", "showRecordId", "tailable", "awaitData"] {
@@ -84,7 +84,7 @@ pub(crate) fn find(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docume
         (None, Some(l)) => Some(skip + l),
         _ => None,
     };
-    let mut docs: Vec<Document> = matching(exec, &req.db, coll, &filter, wanted)?
+    let mut docs: Vec<Document> = matching(exec, req.db, coll, &filter, wanted)?
         .into_iter()
         .map(|m| m.doc)
         .collect();
@@ -152,12 +152,12 @@ fn check_collation(body: &Document, command: &str) -> CommandResult<()> {
 /// A hint must name an index that exists (by name or key pattern).
 fn check_hint(
     exec: &Exec<'_>,
-    req: &Request,
+    req: &Request<'_>,
     coll: &str,
     hint: Option<&Bson>,
 ) -> CommandResult<()> {
     let Some(hint) = hint else { return Ok(()) };
-    let collection = exec.unit.collection(exec.catalog, &req.db, coll);
+    let collection = exec.unit.collection(exec.catalog, req.db, coll);
     let exists = match hint {
         Bson::String(name) => name == "_id_" || collection.is_some_and(|c| c.index(name).is_some()),
         Bson::Document(key) if key.is_empty() => true,
@@ -181,7 +181,7 @@ fn check_hint(
 }
 
 /// `{getMore: <cursor id>, collection, batchSize}`.
-pub(crate) fn get_more(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn get_more(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(
         &req.body,
         "getMore",
@@ -252,7 +252,7 @@ pub(crate) fn get_more(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Do
 }
 
 /// `{killCursors: <coll>, cursors: [ids]}`.
-pub(crate) fn kill_cursors(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn kill_cursors(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(&req.body, "killCursors", &["cursors"])?;
     req.collection_name()?;
     let ids = match req.body.get("cursors") {
@@ -283,7 +283,7 @@ pub(crate) fn kill_cursors(exec: &mut Exec<'_>, req: &Request) -> StatementResul
 }
 
 /// `{aggregate: <coll>, pipeline: [...], cursor: {batchSize}}`.
-pub(crate) fn aggregate(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn aggregate(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     let body = &req.body;
     check_fields(
         body,
@@ -352,14 +352,14 @@ pub(crate) fn aggregate(exec: &mut Exec<'_>, req: &Request) -> StatementResult<D
     let pipeline = Pipeline::parse(stages)?;
     let all = Filter::parse(&Document::new())?;
     let filter = pipeline.leading_filter().unwrap_or(&all);
-    let input: Vec<Document> = matching(exec, &req.db, coll, filter, None)?
+    let input: Vec<Document> = matching(exec, req.db, coll, filter, None)?
         .into_iter()
         .map(|m| m.doc)
         .collect();
     let mut foreign = crate::aggregate::Foreign::new();
     for name in pipeline.collections_read() {
         if !foreign.contains_key(name) {
-            let documents = matching(exec, &req.db, name, &all, None)?
+            let documents = matching(exec, req.db, name, &all, None)?
                 .into_iter()
                 .map(|m| m.doc)
                 .collect();
@@ -379,7 +379,7 @@ pub(crate) fn aggregate(exec: &mut Exec<'_>, req: &Request) -> StatementResult<D
 
 /// `{distinct: <coll>, key, query}`: the distinct values at `key`, arrays unwound, in BSON
 /// order.
-pub(crate) fn distinct(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn distinct(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     let body = &req.body;
     check_fields(body, "distinct", &["key", "query", "collation", "hint"])?;
     check_collation(body, "distinct")?;
@@ -398,7 +398,7 @@ pub(crate) fn distinct(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Do
     let filter =
         Filter::parse(opt_document(body, "distinct", "query")?.unwrap_or(&Document::new()))?;
     let mut values: BTreeMap<Vec<u8>, Bson> = BTreeMap::new();
-    for matched in matching(exec, &req.db, coll, &filter, None)? {
+    for matched in matching(exec, req.db, coll, &filter, None)? {
         let mut found = Vec::new();
         values_at(&Bson::Document(matched.doc), &key, &mut found);
         for value in found {
@@ -441,7 +441,7 @@ fn values_at(value: &Bson, path: &str, out: &mut Vec<Bson>) {
 }
 
 /// `{count: <coll>, query, skip, limit}`.
-pub(crate) fn count(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn count(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     let body = &req.body;
     check_fields(
         body,
@@ -460,11 +460,10 @@ pub(crate) fn count(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docum
         Some(n) if n.as_f64() != 0.0 => Some(n.as_f64().abs() as usize),
         _ => None,
     };
-    let n = if filter.is_match_all() && exec.unit.collection(exec.catalog, &req.db, coll).is_none()
-    {
+    let n = if filter.is_match_all() && exec.unit.collection(exec.catalog, req.db, coll).is_none() {
         0
     } else {
-        matching(exec, &req.db, coll, &filter, None)?.len()
+        matching(exec, req.db, coll, &filter, None)?.len()
     };
     let n = n.saturating_sub(skip).min(limit.unwrap_or(usize::MAX));
     Ok(doc! {"n": n as i32, "ok": 1.0})

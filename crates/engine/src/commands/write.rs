@@ -22,7 +22,7 @@ pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 const WRITE_FIELDS: &[&str] = &["ordered", "bypassDocumentValidation", "let"];
 
 /// `{insert: <coll>, documents: [...], ordered}`.
-pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(
         &req.body,
         "insert",
@@ -35,7 +35,7 @@ pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
     let mut errors = Vec::new();
     for (index, value) in docs.iter().enumerate() {
         let result = match value {
-            Bson::Document(doc) => insert_one(exec, &req.db, coll, doc),
+            Bson::Document(doc) => insert_one(exec, req.db, coll, doc),
             other => {
                 Err(wrong_type("insert", &format!("documents.{index}"), other, "object").into())
             }
@@ -260,7 +260,7 @@ struct UpdateCounts {
 }
 
 /// `{update: <coll>, updates: [{q, u, upsert, multi}], ordered}`.
-pub(crate) fn update(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn update(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(&req.body, "update", &[WRITE_FIELDS, &["updates"]].concat())?;
     let coll = req.collection_name()?;
     let statements = statements(&req.body, "update", "updates")?;
@@ -274,7 +274,7 @@ pub(crate) fn update(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
     for (index, statement) in statements.iter().enumerate() {
         let result = UpdateStatement::parse(statement)
             .map_err(StatementError::from)
-            .and_then(|s| update_one_statement(exec, &req.db, coll, &s));
+            .and_then(|s| update_one_statement(exec, req.db, coll, &s));
         match result {
             Ok(counts) => {
                 n += counts.matched;
@@ -373,7 +373,7 @@ fn upsert_document(filter: &Filter, update: &Update) -> CommandResult<Document> 
 }
 
 /// `{delete: <coll>, deletes: [{q, limit}], ordered}`.
-pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     check_fields(&req.body, "delete", &[WRITE_FIELDS, &["deletes"]].concat())?;
     let coll = req.collection_name()?;
     let statements = statements(&req.body, "delete", "deletes")?;
@@ -387,7 +387,7 @@ pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Docu
     for (index, (filter, limit)) in parsed.into_iter().enumerate() {
         let result = Filter::parse(filter)
             .map_err(StatementError::from)
-            .and_then(|filter| delete_statement(exec, &req.db, coll, &filter, limit));
+            .and_then(|filter| delete_statement(exec, req.db, coll, &filter, limit));
         match result {
             Ok(count) => n += count,
             Err(e) => {
@@ -469,7 +469,7 @@ fn delete_statement(
 }
 
 /// `{findAndModify: <coll>, query, sort, remove | update, new, fields, upsert}`.
-pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementResult<Document> {
+pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
     let body = &req.body;
     const CMD: &str = "findAndModify";
     check_fields(
@@ -521,10 +521,10 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
     }
     let target = match &sort {
         Some(sort) => {
-            let all = matching(exec, &req.db, coll, &filter, None)?;
+            let all = matching(exec, req.db, coll, &filter, None)?;
             sort_documents(sort, all, |m| &m.doc)?.into_iter().next()
         }
-        None => matching(exec, &req.db, coll, &filter, Some(1))?
+        None => matching(exec, req.db, coll, &filter, Some(1))?
             .into_iter()
             .next(),
     };
@@ -548,7 +548,7 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
         (Some(Matched { id, doc }), None) => {
             let position = position_in(&doc);
             let value = project(doc, position)?;
-            exec.unit.write(exec.catalog, &req.db, coll, &id, None)?;
+            exec.unit.write(exec.catalog, req.db, coll, &id, None)?;
             (doc! {"n": 1}, value)
         }
         (Some(Matched { id, doc }), Some(update)) => {
@@ -564,7 +564,7 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
             )? {
                 let bytes = encode_checked(&new_doc)?;
                 exec.unit
-                    .write(exec.catalog, &req.db, coll, &id, Some((bytes, &new_doc)))?;
+                    .write(exec.catalog, req.db, coll, &id, Some((bytes, &new_doc)))?;
             }
             let shown = if return_new { new_doc } else { doc };
             (
@@ -575,7 +575,7 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request) -> StatementRe
         (None, Some(update)) if upsert => {
             let doc = upsert_document(&filter, &update)?;
             let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-            store_new(exec, &req.db, coll, &doc)?;
+            store_new(exec, req.db, coll, &doc)?;
             let value = if return_new {
                 project(doc, None)?
             } else {

@@ -400,7 +400,7 @@ impl Engine {
         client: &ClientInfo,
         summary: &RequestSummary,
         action: Option<FailAction>,
-        request: CommandResult<Request>,
+        request: CommandResult<Request<'_>>,
     ) -> Result<Response, ConnectionClosed> {
         let mut labels_override = None;
         let mut injected_wc_error = None;
@@ -493,7 +493,7 @@ impl Engine {
     }
 
     /// The `hello` / `isMaster` reply.
-    fn hello(&self, req: &Request, client: &ClientInfo) -> Outcome {
+    fn hello(&self, req: &Request<'_>, client: &ClientInfo) -> Outcome {
         let node = self.shared.node.read().clone();
         let (last, majority) = {
             let state = self.shared.state.lock();
@@ -560,7 +560,7 @@ impl Engine {
         TxnId(self.shared.next_unit.fetch_add(1, Ordering::Relaxed))
     }
 
-    async fn execute(&self, req: &Request) -> CommandResult<Outcome> {
+    async fn execute(&self, req: &Request<'_>) -> CommandResult<Outcome> {
         let Some(spec) = commands::lookup(req.name()) else {
             return Err(CommandError::new(
                 ErrorCode::CommandNotFound,
@@ -611,7 +611,7 @@ impl Engine {
     async fn run_statement(
         &self,
         spec: &'static CommandSpec,
-        req: &Request,
+        req: &Request<'_>,
     ) -> CommandResult<Outcome> {
         if req
             .read_concern
@@ -715,7 +715,7 @@ impl Engine {
         &self,
         state: &mut State,
         spec: &CommandSpec,
-        req: &Request,
+        req: &Request<'_>,
     ) -> CommandResult<Option<Document>> {
         let (Some(key), Some(number)) = (&req.lsid, req.txn_number) else {
             return Ok(None);
@@ -768,7 +768,7 @@ impl Engine {
     /// The snapshot a statement (or a transaction's first command) reads: the newest commit,
     /// or the majority commit point for `majority` and `snapshot` read concerns, or the given
     /// `atClusterTime`. A time older than the kept history is `SnapshotTooOld`.
-    fn read_point(&self, state: &mut State, req: &Request) -> CommandResult<Ts> {
+    fn read_point(&self, state: &mut State, req: &Request<'_>) -> CommandResult<Ts> {
         let Some(rc) = &req.read_concern else {
             return Ok(state.last_committed);
         };

@@ -16,7 +16,7 @@ use crate::storage::Horizon;
 impl Engine {
     /// A secondary refuses writes and transactions (`NotWritablePrimary`), and reads unless the
     /// command says a secondary may answer (`$readPreference` other than primary).
-    pub(super) fn check_role(&self, spec: &CommandSpec, req: &Request) -> CommandResult<()> {
+    pub(super) fn check_role(&self, spec: &CommandSpec, req: &Request<'_>) -> CommandResult<()> {
         if self.shared.node.read().is_primary {
             return Ok(());
         }
@@ -55,7 +55,7 @@ impl Engine {
 
     /// A read at or after a cluster time this member has not applied yet waits for it
     /// (`afterClusterTime`, `atClusterTime`), at most until `maxTimeMS`.
-    pub(super) async fn await_read_point(&self, req: &Request) -> CommandResult<()> {
+    pub(super) async fn await_read_point(&self, req: &Request<'_>) -> CommandResult<()> {
         let Some(rc) = &req.read_concern else {
             return Ok(());
         };

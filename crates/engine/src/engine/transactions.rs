@@ -87,7 +87,7 @@ impl Engine {
     pub(super) fn run_in_transaction(
         &self,
         spec: &'static CommandSpec,
-        req: &Request,
+        req: &Request<'_>,
     ) -> CommandResult<Outcome> {
         let (Some(key), Some(number)) = (&req.lsid, req.txn_number) else {
             return Err(CommandError::new(
@@ -168,7 +168,7 @@ impl Engine {
     pub(super) fn start_transaction(
         &self,
         state: &mut State,
-        req: &Request,
+        req: &Request<'_>,
         key: &SessionKey,
         number: i64,
         now: Instant,
@@ -243,7 +243,7 @@ impl Engine {
     pub(super) fn check_continuation(
         &self,
         state: &mut State,
-        req: &Request,
+        req: &Request<'_>,
         key: &SessionKey,
         number: i64,
         now: Instant,
@@ -283,7 +283,7 @@ impl Engine {
         Ok(())
     }
 
-    pub(super) fn commit_transaction(&self, req: &Request) -> CommandResult<Outcome> {
+    pub(super) fn commit_transaction(&self, req: &Request<'_>) -> CommandResult<Outcome> {
         let (key, number) = transaction_target(req, "commitTransaction")?;
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
@@ -325,7 +325,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn abort_transaction(&self, req: &Request) -> CommandResult<Outcome> {
+    pub(super) fn abort_transaction(&self, req: &Request<'_>) -> CommandResult<Outcome> {
         let (key, number) = transaction_target(req, "abortTransaction")?;
         let mut guard = self.shared.state.lock();
         let state = &mut *guard;
@@ -352,7 +352,7 @@ impl Engine {
         }
     }
 
-    pub(super) fn end_sessions(&self, req: &Request) -> CommandResult<Outcome> {
+    pub(super) fn end_sessions(&self, req: &Request<'_>) -> CommandResult<Outcome> {
         let Bson::Array(ids) = req.target() else {
             return Err(CommandError::type_mismatch(
                 "endSessions takes an array of session ids",
@@ -378,7 +378,10 @@ impl Engine {
     }
 }
 
-fn transaction_target<'r>(req: &'r Request, name: &str) -> CommandResult<(&'r SessionKey, i64)> {
+fn transaction_target<'r>(
+    req: &'r Request<'r>,
+    name: &str,
+) -> CommandResult<(&'r SessionKey, i64)> {
     match (&req.lsid, req.txn_number, req.autocommit) {
         (Some(key), Some(number), Some(false)) => Ok((key, number)),
         _ => Err(CommandError::new(

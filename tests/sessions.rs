@@ -310,23 +310,26 @@ async fn a_dropped_transaction_handle_aborts_and_the_session_starts_the_next() {
     );
 }
 
+/// The error of an insert in a transaction that meets the fail point `data` (once).
+async fn transaction_insert_error(client: &Client, data: Document) -> causeway::Error {
+    let coll = client.database("db").collection::<Document>("c");
+    fail_point(client, times(1), data).await;
+    let mut session = client.start_session().await.expect("session");
+    let txn = session.start_transaction().await.expect("start");
+    txn.collection(&coll)
+        .insert_one(doc! {"_id": 1})
+        .await
+        .expect_err("the fail point fires")
+}
+
 #[tokio::test]
 async fn a_network_error_inside_a_transaction_is_transient() {
     let client = Client::embedded();
-    let coll = client.database("db").collection::<Document>("c");
-    fail_point(
+    let error = transaction_insert_error(
         &client,
-        times(1),
         doc! {"failCommands": ["insert"], "closeConnection": true},
     )
     .await;
-    let mut session = client.start_session().await.expect("session");
-    let txn = session.start_transaction().await.expect("start");
-    let error = txn
-        .collection(&coll)
-        .insert_one(doc! {"_id": 1})
-        .await
-        .expect_err("closed");
     assert!(error.is_network_error());
     assert!(error.contains_label(&Label::TransientTransactionError));
 }
@@ -482,20 +485,11 @@ async fn a_reply_later_than_the_socket_timeout_is_a_network_error_inside_a_trans
         ..Default::default()
     };
     let client = Client::on_replica_set(causeway::ReplicaSet::default(), options);
-    let coll = client.database("db").collection::<Document>("c");
-    fail_point(
+    let error = transaction_insert_error(
         &client,
-        times(1),
         doc! {"failCommands": ["insert"], "blockConnection": true, "blockTimeMS": 500},
     )
     .await;
-    let mut session = client.start_session().await.expect("session");
-    let txn = session.start_transaction().await.expect("start");
-    let error = txn
-        .collection(&coll)
-        .insert_one(doc! {"_id": 1})
-        .await
-        .expect_err("no reply in time");
     assert!(error.is_network_error(), "{error}");
     assert!(error.contains_label(&Label::TransientTransactionError));
 }

@@ -322,13 +322,12 @@ impl Engine {
         {
             self.shared.clock.advance(Ts::from_bson(*ts));
         }
-        let name = command.keys().next().map_or("", String::as_str);
-        let action = self.fail_action(client, name);
-        let summary = RequestSummary {
-            commit_or_abort: is_commit_or_abort(name),
-            has_txn_number: command.contains_key("txnNumber"),
-            has_autocommit: command.contains_key("autocommit"),
-        };
+        let (action, summary) = self.admit(
+            client,
+            &command,
+            command.contains_key("txnNumber"),
+            command.contains_key("autocommit"),
+        );
         let response = self
             .respond(client, &summary, action, Request::parse(db, command))
             .await?;
@@ -369,13 +368,12 @@ impl Engine {
         if let Some(ts) = session.cluster_time {
             self.shared.clock.advance(ts);
         }
-        let name = command.keys().next().map_or("", String::as_str);
-        let action = self.fail_action(client, name);
-        let summary = RequestSummary {
-            commit_or_abort: is_commit_or_abort(name),
-            has_txn_number: session.txn_number.is_some(),
-            has_autocommit: session.autocommit.is_some(),
-        };
+        let (action, summary) = self.admit(
+            client,
+            &command,
+            session.txn_number.is_some(),
+            session.autocommit.is_some(),
+        );
         self.respond(
             client,
             &summary,
@@ -385,12 +383,27 @@ impl Engine {
         .await
     }
 
-    /// What a fail point does to the command `name` from `client`, if one fires.
-    fn fail_action(&self, client: &ClientInfo, name: &str) -> Option<FailAction> {
-        self.shared
+    /// What a fail point does to `command` from `client`, if one fires, and what the label
+    /// rules need to know of the command.
+    fn admit(
+        &self,
+        client: &ClientInfo,
+        command: &Document,
+        has_txn_number: bool,
+        has_autocommit: bool,
+    ) -> (Option<FailAction>, RequestSummary) {
+        let name = command.keys().next().map_or("", String::as_str);
+        let action = self
+            .shared
             .failpoints
             .lock()
-            .check(name, client.app_name.as_deref())
+            .check(name, client.app_name.as_deref());
+        let summary = RequestSummary {
+            commit_or_abort: matches!(name, "commitTransaction" | "abortTransaction"),
+            has_txn_number,
+            has_autocommit,
+        };
+        (action, summary)
     }
 
     /// Runs a parsed command (or answers its parse error), doing what a fail point that
@@ -883,10 +896,6 @@ impl Response {
         );
         reply
     }
-}
-
-fn is_commit_or_abort(name: &str) -> bool {
-    matches!(name, "commitTransaction" | "abortTransaction")
 }
 
 /// What the label rules need to know of a command.

@@ -13,7 +13,7 @@ use crate::cluster_time::ClusterTime;
 use crate::database::Database;
 use crate::errors::Result;
 use crate::options::{ClientOptions, SessionOptions, TransactionOptions};
-use crate::session::{ClientSession, DEFAULT_SESSION_TIMEOUT, SessionPool};
+use crate::session::{ClientSession, DEFAULT_SESSION_TIMEOUT, ServerSession, SessionPool};
 use crate::transport::{Dispatcher, Embedded, Transport};
 use crate::with_transaction::RetryPolicy;
 
@@ -164,7 +164,7 @@ impl Client {
     pub async fn shutdown(&self) {
         let sessions = self.inner.pool.drain();
         for chunk in sessions.chunks(10_000) {
-            let ids: Vec<Document> = chunk.iter().map(|s| s.lsid.clone()).collect();
+            let ids: Vec<Document> = chunk.iter().map(ServerSession::lsid).collect();
             let _ = self
                 .inner
                 .transport

@@ -191,7 +191,7 @@ impl<T: DeserializeOwned> Stream for Cursor<'_, T> {
 impl<T> Drop for Cursor<'_, T> {
     fn drop(&mut self) {
         if self.id != 0 {
-            let lsid = self.session.core().state.lock().lsid().clone();
+            let lsid = self.session.core().state.lock().lsid();
             let command =
                 doc! {"killCursors": self.collection.clone(), "cursors": [self.id], "lsid": lsid};
             self.client.send_detached(&self.db, command);

@@ -119,7 +119,7 @@ impl ClientSession {
 
     /// The session id (`lsid`) the server knows it by.
     pub fn id(&self) -> Document {
-        self.txn.core.state.lock().lsid().clone()
+        self.txn.core.state.lock().lsid()
     }
 
     /// The options the session was started with.
@@ -323,7 +323,7 @@ impl Txn {
 
     /// The session id (`lsid`).
     pub fn session_id(&self) -> Document {
-        self.core.state.lock().lsid().clone()
+        self.core.state.lock().lsid()
     }
 
     /// Sends `commitTransaction` (or nothing, for a transaction that wrote nothing), retrying

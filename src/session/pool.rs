@@ -14,9 +14,7 @@ use tokio::time::Instant;
 /// The identity of a logical session on the server, with its transaction numbers.
 #[derive(Debug, Clone)]
 pub(crate) struct ServerSession {
-    /// `{id: UUID}`.
-    pub lsid: Document,
-    /// The UUID's bytes.
+    /// The bytes of the UUID in `lsid: {id: UUID}`.
     pub uuid: [u8; 16],
     /// The last transaction number used (retryable writes and transactions).
     pub txn_number: i64,
@@ -28,14 +26,17 @@ pub(crate) struct ServerSession {
 
 impl ServerSession {
     fn new() -> ServerSession {
-        let uuid = Uuid::new().bytes();
         ServerSession {
-            lsid: crate::transport::lsid_document(uuid),
-            uuid,
+            uuid: Uuid::new().bytes(),
             txn_number: 0,
             last_use: Instant::now(),
             dirty: false,
         }
+    }
+
+    /// `{id: UUID}`.
+    pub fn lsid(&self) -> Document {
+        crate::transport::lsid_document(self.uuid)
     }
 
     /// Whether the server may forget it within a minute.
@@ -105,12 +106,12 @@ mod tests {
     async fn reuses_the_most_recently_used_session() {
         let pool = SessionPool::new(TIMEOUT);
         let (a, b) = (pool.acquire(), pool.acquire());
-        assert_ne!(a.lsid, b.lsid, "new sessions have fresh ids");
-        let (a_id, b_id) = (a.lsid.clone(), b.lsid.clone());
+        assert_ne!(a.uuid, b.uuid, "new sessions have fresh ids");
+        let (a_id, b_id) = (a.uuid, b.uuid);
         pool.release(a);
         pool.release(b);
-        assert_eq!(pool.acquire().lsid, b_id);
-        assert_eq!(pool.acquire().lsid, a_id);
+        assert_eq!(pool.acquire().uuid, b_id);
+        assert_eq!(pool.acquire().uuid, a_id);
     }
 
     #[tokio::test(start_paused = true)]
@@ -121,11 +122,11 @@ mod tests {
         pool.release(dirty);
         assert_eq!(pool.idle_count(), 0);
         let old = pool.acquire();
-        let old_id = old.lsid.clone();
+        let old_id = old.uuid;
         pool.release(old);
         tokio::time::advance(TIMEOUT - Duration::from_secs(30)).await;
         assert_ne!(
-            pool.acquire().lsid,
+            pool.acquire().uuid,
             old_id,
             "a session within a minute of expiry is not reused"
         );
@@ -134,9 +135,10 @@ mod tests {
     #[test]
     fn lsids_are_uuids() {
         let session = ServerSession::new();
-        let id = session.lsid.get_binary_generic("id");
+        let lsid = session.lsid();
+        let id = lsid.get_binary_generic("id");
         assert!(
-            matches!(session.lsid.get("id"), Some(bson::Bson::Binary(b)) if b.subtype == bson::spec::BinarySubtype::Uuid && b.bytes.len() == 16),
+            matches!(lsid.get("id"), Some(bson::Bson::Binary(b)) if b.subtype == bson::spec::BinarySubtype::Uuid && b.bytes.len() == 16),
             "{id:?}"
         );
     }

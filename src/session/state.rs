@@ -59,7 +59,7 @@ pub(crate) enum End {
 #[derive(Debug)]
 pub(crate) struct SessionState {
     server: Option<ServerSession>,
-    lsid: Document,
+    /// The server session's UUID, kept after the server session is given back.
     uuid: [u8; 16],
     pub options: SessionOptions,
     implicit: bool,
@@ -77,7 +77,6 @@ const COMMIT_RETRY_TIMEOUT: Duration = Duration::from_secs(10);
 impl SessionState {
     pub fn new(server: ServerSession, options: SessionOptions, implicit: bool) -> SessionState {
         SessionState {
-            lsid: server.lsid.clone(),
             uuid: server.uuid,
             server: Some(server),
             options,
@@ -97,8 +96,8 @@ impl SessionState {
         self
     }
 
-    pub fn lsid(&self) -> &Document {
-        &self.lsid
+    pub fn lsid(&self) -> Document {
+        crate::transport::lsid_document(self.uuid)
     }
 
     /// Whether the server session saw a network error (it will be discarded, not pooled).
@@ -142,7 +141,7 @@ impl SessionState {
             self.txn = TransactionState::Aborted;
         }
         match (&self.server, sent) {
-            (Some(server), true) => Some((server.lsid.clone(), server.txn_number)),
+            (Some(server), true) => Some((server.lsid(), server.txn_number)),
             _ => None,
         }
     }

@@ -96,7 +96,7 @@ impl Replication {
 
 /// A replica set with the seed's stock, a client and a session on it, in a runtime of its own.
 pub struct Fixture {
-    pub rt: tokio::runtime::Runtime,
+    rt: tokio::runtime::Runtime,
     set: ReplicaSet,
     session: ClientSession,
     orders: Collection<Document>,

@@ -233,8 +233,10 @@ pub struct SessionArguments {
 }
 
 impl SessionArguments {
-    /// Reads the session's arguments out of a command document, checking their types.
-    fn read(body: &Document) -> CommandResult<SessionArguments> {
+    /// Reads the session's arguments out of a command document, checking their types; the
+    /// read and write concerns are moved out of it rather than copied (no command reads them
+    /// from its body).
+    fn read(body: &mut Document) -> CommandResult<SessionArguments> {
         let lsid = body.get("lsid").map(SessionKey::from_lsid).transpose()?;
         let txn_number = match body.get("txnNumber") {
             None => None,
@@ -273,20 +275,20 @@ impl SessionArguments {
                 )));
             }
         };
-        let concern = |field: &str| match body.get(field) {
-            None => Ok(None),
-            Some(Bson::Document(d)) => Ok(Some(d.clone())),
-            Some(other) => Err(CommandError::type_mismatch(format!(
-                "BSON field '{field}' is the wrong type '{}', expected type 'object'",
-                type_name(other)
-            ))),
-        };
         let cluster_time = match body.get("$clusterTime") {
             Some(Bson::Document(ct)) => match ct.get("clusterTime") {
                 Some(Bson::Timestamp(ts)) => Some(Ts::from_bson(*ts)),
                 _ => None,
             },
             _ => None,
+        };
+        let mut concern = |field: &str| match body.remove(field) {
+            None => Ok(None),
+            Some(Bson::Document(d)) => Ok(Some(d)),
+            Some(other) => Err(CommandError::type_mismatch(format!(
+                "BSON field '{field}' is the wrong type '{}', expected type 'object'",
+                type_name(&other)
+            ))),
         };
         Ok(SessionArguments {
             lsid,
@@ -328,7 +330,7 @@ impl<'a> Request<'a> {
     pub fn parse(db: &'a str, mut body: Document) -> CommandResult<Request<'a>> {
         body.remove("$db");
         check_command_name(db, &body)?;
-        let session = SessionArguments::read(&body)?;
+        let session = SessionArguments::read(&mut body)?;
         Request::build(db, body, session)
     }
 

@@ -101,7 +101,11 @@ async fn session_arguments_given_apart_are_checked_like_fields() {
         read_concern: Some(doc! {"level": "bogus"}),
         ..SessionArguments::default()
     };
-    assert!(code(run_apart(&engine, "db", doc! {"find": "c"}, bad_read_concern).await).is_some());
+    assert_eq!(
+        code(run_apart(&engine, "db", doc! {"find": "c"}, bad_read_concern).await),
+        Some(9),
+        "FailedToParse"
+    );
     assert!(
         find_all(&engine, "db", "c", doc! {}).await.is_empty(),
         "refused commands change nothing"

@@ -274,12 +274,11 @@ impl CommandError {
 
     /// The `{ok: 0, ...}` reply body (without `operationTime` / `$clusterTime`).
     pub fn to_reply(&self) -> Document {
-        let mut reply = doc! {
-            "ok": 0.0,
-            "errmsg": self.message.clone(),
-            "code": self.code,
-            "codeName": self.code_name.clone(),
-        };
+        let mut reply = crate::reply::document();
+        reply.insert("ok", 0.0);
+        reply.insert("errmsg", self.message.clone());
+        reply.insert("code", self.code);
+        reply.insert("codeName", self.code_name.clone());
         for (k, v) in self.extra.iter().flat_map(|extra| extra.iter()) {
             reply.insert(k.clone(), v.clone());
         }

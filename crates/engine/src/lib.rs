@@ -54,6 +54,7 @@ pub mod oplog;
 pub mod query;
 pub mod replication;
 pub mod replset;
+mod reply;
 pub mod request;
 pub mod session;
 pub mod storage;

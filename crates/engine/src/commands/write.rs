@@ -50,7 +50,7 @@ pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<
             }
         }
     }
-    Ok(write_reply(doc! {"n": n}, errors))
+    Ok(write_reply(n, None, errors))
 }
 
 fn insert_one(exec: &mut Exec<'_>, db: &str, coll: &str, doc: &Document) -> StatementResult<()> {
@@ -292,11 +292,11 @@ pub(crate) fn update(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<
             }
         }
     }
-    let mut reply = doc! {"n": n as i32, "nModified": modified as i32};
-    if !upserted.is_empty() {
-        reply.insert("upserted", upserted);
-    }
-    Ok(write_reply(reply, errors))
+    Ok(write_reply(
+        n as i32,
+        Some((modified as i32, upserted)),
+        errors,
+    ))
 }
 
 fn update_one_statement(
@@ -398,7 +398,7 @@ pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<
             }
         }
     }
-    Ok(write_reply(doc! {"n": n}, errors))
+    Ok(write_reply(n, None, errors))
 }
 
 /// Checks the shape of a delete statement; returns its filter document and limit.
@@ -636,7 +636,17 @@ fn write_error(index: usize, e: &CommandError) -> Bson {
     Bson::Document(entry)
 }
 
-fn write_reply(mut reply: Document, errors: Vec<Bson>) -> Document {
+/// A write command's reply, in `mongod`'s order: `n`, an update's `nModified` and
+/// `upserted` (when there are any), `writeErrors` (when there are any), `ok`.
+fn write_reply(n: i32, update: Option<(i32, Vec<Bson>)>, errors: Vec<Bson>) -> Document {
+    let mut reply = crate::reply::document();
+    reply.insert("n", n);
+    if let Some((modified, upserted)) = update {
+        reply.insert("nModified", modified);
+        if !upserted.is_empty() {
+            reply.insert("upserted", upserted);
+        }
+    }
     if !errors.is_empty() {
         reply.insert("writeErrors", errors);
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use bson::{Bson, doc};
+use bson::Bson;
 use tokio::time::Instant;
 
 use super::{Engine, Outcome, State};
@@ -300,7 +300,7 @@ impl Engine {
                     Ok(ts) => {
                         session.txn = TxnState::Committed { ts };
                         Ok(Outcome {
-                            reply: doc! {"ok": 1.0},
+                            reply: crate::reply::ok(),
                             op_time: ts.unwrap_or(snapshot),
                         })
                     }
@@ -314,7 +314,7 @@ impl Engine {
                 session.txn = TxnState::Committed { ts };
                 let op_time = ts.unwrap_or(state.last_committed);
                 Ok(Outcome {
-                    reply: doc! {"ok": 1.0},
+                    reply: crate::reply::ok(),
                     op_time,
                 })
             }
@@ -335,7 +335,7 @@ impl Engine {
             TxnState::InProgress(txn) => {
                 self.end_transaction(state, *txn, false)?;
                 Ok(Outcome {
-                    reply: doc! {"ok": 1.0},
+                    reply: crate::reply::ok(),
                     op_time: state.last_committed,
                 })
             }
@@ -372,7 +372,7 @@ impl Engine {
             }
         }
         Ok(Outcome {
-            reply: doc! {"ok": 1.0},
+            reply: crate::reply::ok(),
             op_time: state.last_committed,
         })
     }

@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use bson::Document;
+use bson::{Bson, Document};
 
 /// An empty document with room for seven fields, the most a reply usually has.
 ///
@@ -24,6 +24,15 @@ pub(crate) fn document() -> Document {
         room
     });
     ROOMY.clone()
+}
+
+/// A reply of these fields, in this order, with room for the times added to it.
+pub(crate) fn of<const N: usize>(fields: [(&str, Bson); N]) -> Document {
+    let mut reply = document();
+    for (key, value) in fields {
+        reply.insert(key, value);
+    }
+    reply
 }
 
 /// `{ok: 1.0}`, with room for the fields added to it.
@@ -52,6 +61,10 @@ mod tests {
             doc! {"n": 0, "nModified": 1, "ok": 2, "operationTime": 3, "$clusterTime": 4}
         );
         assert_eq!(super::ok().get("ok"), Some(&Bson::Double(1.0)));
+        assert_eq!(
+            super::of([("n", Bson::Int32(2)), ("ok", Bson::Double(1.0))]),
+            doc! {"n": 2, "ok": 1.0}
+        );
         // Each copy is its own document.
         assert!(super::document().is_empty());
     }

@@ -1,8 +1,7 @@
 //! Server-side logical sessions: the transaction number of each session, the state of its
 //! transaction, and the recorded results of its retryable writes.
 
-use std::collections::HashMap;
-
+use ahash::HashMap;
 use bson::{Bson, Document, spec::BinarySubtype};
 use tokio::time::Instant;
 

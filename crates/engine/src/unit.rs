@@ -6,7 +6,8 @@
 //! at once; at commit the unit installs its versions at one new timestamp and releases its
 //! marks.
 
-use std::collections::{BTreeMap, HashMap};
+use ahash::HashMap;
+use std::collections::BTreeMap;
 
 use bson::{Bson, Document};
 

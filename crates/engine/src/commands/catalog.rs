@@ -374,7 +374,7 @@ pub(crate) fn list_collections(
         ],
     )?;
     let filter = Filter::parse(
-        opt_document(&req.body, "listCollections", "filter")?.unwrap_or(&Document::new()),
+        opt_document(&req.body, "listCollections", "filter")?.unwrap_or(super::empty_document()),
     )?;
     let name_only = opt_bool(&req.body, "listCollections", "nameOnly")?.unwrap_or(false);
     let batch_size = cursor_batch_size(&req.body, "listCollections")?;
@@ -438,7 +438,7 @@ pub(crate) fn list_databases(exec: &mut Exec<'_>, req: &Request<'_>) -> Statemen
         &["filter", "nameOnly", "authorizedDatabases"],
     )?;
     let filter = Filter::parse(
-        opt_document(&req.body, "listDatabases", "filter")?.unwrap_or(&Document::new()),
+        opt_document(&req.body, "listDatabases", "filter")?.unwrap_or(super::empty_document()),
     )?;
     let name_only = opt_bool(&req.body, "listDatabases", "nameOnly")?.unwrap_or(false);
     let mut databases = Vec::new();

@@ -169,6 +169,13 @@ pub(crate) fn names() -> impl Iterator<Item = &'static str> {
 }
 
 /// Reads an optional document argument.
+/// An empty document to stand for an absent filter or statement; a new `Document` draws a
+/// fresh random hasher seed each time it is made.
+pub(crate) fn empty_document() -> &'static Document {
+    static EMPTY: std::sync::LazyLock<Document> = std::sync::LazyLock::new(Document::new);
+    &EMPTY
+}
+
 pub(crate) fn opt_document<'d>(
     body: &'d Document,
     command: &str,

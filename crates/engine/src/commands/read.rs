@@ -64,7 +64,8 @@ pub(crate) fn find(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Do
     }
     check_collation(body, "find")?;
     let coll = req.collection_name()?;
-    let filter = Filter::parse(opt_document(body, "find", "filter")?.unwrap_or(&Document::new()))?;
+    let filter =
+        Filter::parse(opt_document(body, "find", "filter")?.unwrap_or(super::empty_document()))?;
     let sort = opt_document(body, "find", "sort")?
         .map(SortSpec::parse)
         .transpose()?;
@@ -135,7 +136,13 @@ pub(crate) fn cursor_reply(
         }
         id
     };
-    doc! {"cursor": {"firstBatch": batch, "id": id, "ns": ns}, "ok": 1.0}
+    crate::reply::of([
+        (
+            "cursor",
+            doc! {"firstBatch": batch, "id": id, "ns": ns}.into(),
+        ),
+        ("ok", 1.0.into()),
+    ])
 }
 
 fn check_collation(body: &Document, command: &str) -> CommandResult<()> {
@@ -246,9 +253,13 @@ pub(crate) fn get_more(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResul
     if exhausted {
         exec.cursors.close(id);
     }
-    Ok(
-        doc! {"cursor": {"nextBatch": batch, "id": if exhausted { 0 } else { id }, "ns": ns}, "ok": 1.0},
-    )
+    Ok(crate::reply::of([
+        (
+            "cursor",
+            doc! {"nextBatch": batch, "id": if exhausted { 0 } else { id }, "ns": ns}.into(),
+        ),
+        ("ok", 1.0.into()),
+    ]))
 }
 
 /// `{killCursors: <coll>, cursors: [ids]}`.
@@ -350,7 +361,7 @@ pub(crate) fn aggregate(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResu
     };
     check_hint(exec, req, coll, body.get("hint"))?;
     let pipeline = Pipeline::parse(stages)?;
-    let all = Filter::parse(&Document::new())?;
+    let all = Filter::parse(super::empty_document())?;
     let filter = pipeline.leading_filter().unwrap_or(&all);
     let input: Vec<Document> = matching(exec, req.db, coll, filter, None)?
         .into_iter()
@@ -396,7 +407,7 @@ pub(crate) fn distinct(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResul
         }
     };
     let filter =
-        Filter::parse(opt_document(body, "distinct", "query")?.unwrap_or(&Document::new()))?;
+        Filter::parse(opt_document(body, "distinct", "query")?.unwrap_or(super::empty_document()))?;
     let mut values: BTreeMap<Vec<u8>, Bson> = BTreeMap::new();
     for matched in matching(exec, req.db, coll, &filter, None)? {
         let mut found = Vec::new();
@@ -405,7 +416,10 @@ pub(crate) fn distinct(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResul
             values.entry(keystring::key_of(&value)).or_insert(value);
         }
     }
-    Ok(doc! {"values": values.into_values().collect::<Vec<_>>(), "ok": 1.0})
+    Ok(crate::reply::of([
+        ("values", values.into_values().collect::<Vec<_>>().into()),
+        ("ok", 1.0.into()),
+    ]))
 }
 
 /// The values at a dotted path, descending into arrays of documents and unwinding arrays
@@ -450,7 +464,8 @@ pub(crate) fn count(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<D
     )?;
     check_collation(body, "count")?;
     let coll = req.collection_name()?;
-    let filter = Filter::parse(opt_document(body, "count", "query")?.unwrap_or(&Document::new()))?;
+    let filter =
+        Filter::parse(opt_document(body, "count", "query")?.unwrap_or(super::empty_document()))?;
     let skip = opt_count(body, "count", "skip")?.unwrap_or(0) as usize;
     // A negative limit counts like its absolute value, as in mongod.
     let limit = match body
@@ -466,7 +481,10 @@ pub(crate) fn count(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<D
         matching(exec, req.db, coll, &filter, None)?.len()
     };
     let n = n.saturating_sub(skip).min(limit.unwrap_or(usize::MAX));
-    Ok(doc! {"n": n as i32, "ok": 1.0})
+    Ok(crate::reply::of([
+        ("n", (n as i32).into()),
+        ("ok", 1.0.into()),
+    ]))
 }
 
 #[cfg(test)]

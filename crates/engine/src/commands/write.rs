@@ -204,9 +204,12 @@ impl UpdateStatement {
 
     /// Parses a statement whose shape was checked; errors here are the statement's own.
     fn parse(statement: &Bson) -> CommandResult<UpdateStatement> {
-        let empty = Document::new();
-        let statement = statement.as_document().unwrap_or(&empty);
-        let filter = Filter::parse(statement.get_document("q").unwrap_or(&empty))?;
+        let statement = statement.as_document().unwrap_or(super::empty_document());
+        let filter = Filter::parse(
+            statement
+                .get_document("q")
+                .unwrap_or(super::empty_document()),
+        )?;
         let update = Update::parse_with_array_filters(
             statement.get("u").unwrap_or(&Bson::Null),
             array_filters(statement, "update.updates")?,
@@ -492,7 +495,8 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request<'_>) -> Stateme
     )?;
     unsupported_options(body, CMD)?;
     let coll = req.collection_name()?;
-    let filter = Filter::parse(opt_document(body, CMD, "query")?.unwrap_or(&Document::new()))?;
+    let filter =
+        Filter::parse(opt_document(body, CMD, "query")?.unwrap_or(super::empty_document()))?;
     let sort = opt_document(body, CMD, "sort")?
         .map(SortSpec::parse)
         .transpose()?;
@@ -589,7 +593,11 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request<'_>) -> Stateme
         (None, Some(_)) => (doc! {"n": 0, "updatedExisting": false}, Bson::Null),
         (None, None) => (doc! {"n": 0}, Bson::Null),
     };
-    Ok(doc! {"lastErrorObject": last_error, "value": value, "ok": 1.0})
+    Ok(crate::reply::of([
+        ("lastErrorObject", last_error.into()),
+        ("value", value),
+        ("ok", 1.0.into()),
+    ]))
 }
 
 /// The statements array of a write command (non-empty, at most 100,000).

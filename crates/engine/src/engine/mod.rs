@@ -595,7 +595,7 @@ impl Engine {
                 let count = self.shared.failpoints.lock().configure(&req.body)?;
                 let op_time = self.shared.state.lock().last_committed;
                 Outcome {
-                    reply: doc! {"count": count as i64, "ok": 1.0},
+                    reply: crate::reply::of([("count", (count as i64).into()), ("ok", 1.0.into())]),
                     op_time,
                 }
             }

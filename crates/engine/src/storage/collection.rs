@@ -1,6 +1,7 @@
 //! One collection: multi-version records keyed by `_id`, and its secondary indexes.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use ahash::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bson::{Document, Uuid};
 
@@ -32,7 +33,7 @@ impl Collection {
         Collection {
             records: BTreeMap::new(),
             indexes: Vec::new(),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             created_by,
             uuid: Uuid::new(),
             options,

@@ -1,6 +1,7 @@
 //! Secondary indexes: ordered sets of (key string, `_id` key string).
 
-use std::collections::{BTreeSet, HashMap};
+use ahash::HashMap;
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use bson::{Bson, Document, RawBsonRef, RawDocument};
@@ -94,7 +95,7 @@ impl Index {
             unique,
             created_by,
             entries: BTreeSet::new(),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
         })
     }
 

@@ -232,57 +232,67 @@ pub struct SessionArguments {
     pub cluster_time: Option<Ts>,
 }
 
-impl SessionArguments {
-    /// Reads the session's arguments out of a command document, checking their types; the
-    /// read and write concerns are moved out of it rather than copied (no command reads them
-    /// from its body).
-    fn read(body: &mut Document) -> CommandResult<SessionArguments> {
-        let lsid = body.get("lsid").map(SessionKey::from_lsid).transpose()?;
-        let txn_number = match body.get("txnNumber") {
-            None => None,
-            Some(Bson::Int64(n)) => Some(*n),
-            Some(Bson::Int32(n)) => Some(i64::from(*n)),
-            Some(other) => {
-                return Err(CommandError::type_mismatch(format!(
-                    "BSON field 'txnNumber' is the wrong type '{}', expected type 'long'",
-                    type_name(other)
-                )));
-            }
+/// The generic arguments of a command document, as one pass over its fields finds them.
+/// Commands are small, and a lookup by name hashes the name: one pass costs less than a
+/// lookup for each argument. Type errors are kept, to be reported in a fixed order after the
+/// command's name is checked, as `mongod` does.
+pub(crate) struct GenericFields {
+    lsid: Option<CommandResult<SessionKey>>,
+    txn_number: Option<CommandResult<i64>>,
+    autocommit: Option<CommandResult<bool>>,
+    start_transaction: CommandResult<bool>,
+    /// The time of `$clusterTime`, which moves the node's clock forward.
+    pub(crate) cluster_time: Option<Ts>,
+    has_db: bool,
+    has_read_concern: bool,
+    has_write_concern: bool,
+}
+
+impl GenericFields {
+    pub(crate) fn find(body: &Document) -> GenericFields {
+        let mut found = GenericFields {
+            lsid: None,
+            txn_number: None,
+            autocommit: None,
+            start_transaction: Ok(false),
+            cluster_time: None,
+            has_db: false,
+            has_read_concern: false,
+            has_write_concern: false,
         };
-        let autocommit = match body.get("autocommit") {
-            None => None,
-            Some(Bson::Boolean(b)) => Some(*b),
-            Some(other) => {
-                return Err(CommandError::type_mismatch(format!(
-                    "BSON field 'autocommit' is the wrong type '{}', expected type 'bool'",
-                    type_name(other)
-                )));
+        for (key, value) in body {
+            match key.as_str() {
+                "lsid" => found.lsid = Some(SessionKey::from_lsid(value)),
+                "txnNumber" => found.txn_number = Some(txn_number(value)),
+                "autocommit" => found.autocommit = Some(autocommit(value)),
+                "startTransaction" => found.start_transaction = start_transaction(value),
+                "$clusterTime" => found.cluster_time = cluster_time(value),
+                "$db" => found.has_db = true,
+                "readConcern" => found.has_read_concern = true,
+                "writeConcern" => found.has_write_concern = true,
+                _ => {}
             }
-        };
-        let start_transaction = match body.get("startTransaction") {
-            None => false,
-            Some(Bson::Boolean(true)) => true,
-            Some(Bson::Boolean(false)) => {
-                return Err(CommandError::new(
-                    ErrorCode::InvalidOptions,
-                    "Specifying startTransaction=false is not allowed.",
-                ));
-            }
-            Some(other) => {
-                return Err(CommandError::type_mismatch(format!(
-                    "BSON field 'startTransaction' is the wrong type '{}', expected type 'bool'",
-                    type_name(other)
-                )));
-            }
-        };
-        let cluster_time = match body.get("$clusterTime") {
-            Some(Bson::Document(ct)) => match ct.get("clusterTime") {
-                Some(Bson::Timestamp(ts)) => Some(Ts::from_bson(*ts)),
-                _ => None,
-            },
-            _ => None,
-        };
-        let mut concern = |field: &str| match body.remove(field) {
+        }
+        found
+    }
+
+    /// Whether the command carries `txnNumber`, of any type.
+    pub(crate) fn has_txn_number(&self) -> bool {
+        self.txn_number.is_some()
+    }
+
+    /// Whether the command carries `autocommit`, of any type.
+    pub(crate) fn has_autocommit(&self) -> bool {
+        self.autocommit.is_some()
+    }
+
+    /// The session's arguments; the read and write concerns are moved out of `body` rather
+    /// than copied (no command reads them from its body).
+    fn into_arguments(self, body: &mut Document) -> CommandResult<SessionArguments> {
+        let concern = |body: &mut Document, present: bool, field: &str| match present
+            .then(|| body.remove(field))
+            .flatten()
+        {
             None => Ok(None),
             Some(Bson::Document(d)) => Ok(Some(d)),
             Some(other) => Err(CommandError::type_mismatch(format!(
@@ -291,14 +301,60 @@ impl SessionArguments {
             ))),
         };
         Ok(SessionArguments {
-            lsid,
-            txn_number,
-            autocommit,
-            start_transaction,
-            read_concern: concern("readConcern")?,
-            write_concern: concern("writeConcern")?,
-            cluster_time,
+            lsid: self.lsid.transpose()?,
+            txn_number: self.txn_number.transpose()?,
+            autocommit: self.autocommit.transpose()?,
+            start_transaction: self.start_transaction?,
+            read_concern: concern(body, self.has_read_concern, "readConcern")?,
+            write_concern: concern(body, self.has_write_concern, "writeConcern")?,
+            cluster_time: self.cluster_time,
         })
+    }
+}
+
+fn txn_number(value: &Bson) -> CommandResult<i64> {
+    match value {
+        Bson::Int64(n) => Ok(*n),
+        Bson::Int32(n) => Ok(i64::from(*n)),
+        other => Err(CommandError::type_mismatch(format!(
+            "BSON field 'txnNumber' is the wrong type '{}', expected type 'long'",
+            type_name(other)
+        ))),
+    }
+}
+
+fn autocommit(value: &Bson) -> CommandResult<bool> {
+    match value {
+        Bson::Boolean(b) => Ok(*b),
+        other => Err(CommandError::type_mismatch(format!(
+            "BSON field 'autocommit' is the wrong type '{}', expected type 'bool'",
+            type_name(other)
+        ))),
+    }
+}
+
+fn start_transaction(value: &Bson) -> CommandResult<bool> {
+    match value {
+        Bson::Boolean(true) => Ok(true),
+        Bson::Boolean(false) => Err(CommandError::new(
+            ErrorCode::InvalidOptions,
+            "Specifying startTransaction=false is not allowed.",
+        )),
+        other => Err(CommandError::type_mismatch(format!(
+            "BSON field 'startTransaction' is the wrong type '{}', expected type 'bool'",
+            type_name(other)
+        ))),
+    }
+}
+
+/// The time of a `$clusterTime` document; anything else is ignored.
+fn cluster_time(value: &Bson) -> Option<Ts> {
+    match value {
+        Bson::Document(ct) => match ct.get("clusterTime") {
+            Some(Bson::Timestamp(ts)) => Some(Ts::from_bson(*ts)),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -327,10 +383,22 @@ pub struct Request<'a> {
 
 impl<'a> Request<'a> {
     /// Parses the generic arguments of `body`.
-    pub fn parse(db: &'a str, mut body: Document) -> CommandResult<Request<'a>> {
-        body.remove("$db");
+    pub fn parse(db: &'a str, body: Document) -> CommandResult<Request<'a>> {
+        let fields = GenericFields::find(&body);
+        Request::parse_found(db, body, fields)
+    }
+
+    /// [`Request::parse`], with what one pass over `body` found of its generic arguments.
+    pub(crate) fn parse_found(
+        db: &'a str,
+        mut body: Document,
+        fields: GenericFields,
+    ) -> CommandResult<Request<'a>> {
+        if fields.has_db {
+            body.remove("$db");
+        }
         check_command_name(db, &body)?;
-        let session = SessionArguments::read(&mut body)?;
+        let session = fields.into_arguments(&mut body)?;
         Request::build(db, body, session)
     }
 

@@ -21,7 +21,7 @@ use crate::error::{CommandError, CommandResult, ErrorCode, labels};
 use crate::failpoint::{FailAction, FailPoints};
 use crate::oplog::{Oplog, OplogEntry};
 use crate::replication::Replication;
-use crate::request::{ReadConcernLevel, Request, SessionArguments};
+use crate::request::{GenericFields, ReadConcernLevel, Request, SessionArguments};
 use crate::session::TxnState;
 use crate::storage::{Catalog, TxnId};
 use crate::unit::{StatementError, WriteUnit};
@@ -317,20 +317,18 @@ impl Engine {
         db: &str,
         command: Document,
     ) -> Result<Document, ConnectionClosed> {
-        if let Some(Bson::Document(ct)) = command.get("$clusterTime")
-            && let Some(Bson::Timestamp(ts)) = ct.get("clusterTime")
-        {
-            self.shared.clock.advance(Ts::from_bson(*ts));
+        let fields = GenericFields::find(&command);
+        if let Some(ts) = fields.cluster_time {
+            self.shared.clock.advance(ts);
         }
         let (action, summary) = self.admit(
             client,
             &command,
-            command.contains_key("txnNumber"),
-            command.contains_key("autocommit"),
+            fields.has_txn_number(),
+            fields.has_autocommit(),
         );
-        let response = self
-            .respond(client, &summary, action, Request::parse(db, command))
-            .await?;
+        let request = Request::parse_found(db, command, fields);
+        let response = self.respond(client, &summary, action, request).await?;
         Ok(response.into_document())
     }
 
@@ -869,7 +867,9 @@ pub fn cluster_time_document(ts: Ts) -> Document {
         }
     });
     let mut document = UNSIGNED.clone();
-    document.insert("clusterTime", ts.to_bson());
+    if let Some(time) = document.get_mut("clusterTime") {
+        *time = Bson::Timestamp(ts.to_bson());
+    }
     document
 }
 

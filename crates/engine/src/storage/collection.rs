@@ -1,6 +1,7 @@
 //! One collection: multi-version records keyed by `_id`, and its secondary indexes.
 
 use ahash::HashMap;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use bson::{Document, Uuid};
@@ -123,15 +124,14 @@ impl Collection {
             }
         }
         let version = Version { ts, doc };
-        let record = match self.records.get_mut(&id) {
-            Some(record) => {
+        // One descent of the map, whether the document is new or not.
+        let record = match self.records.entry(id.clone()) {
+            Entry::Occupied(entry) => {
+                let record = entry.into_mut();
                 record.push(version);
                 record
             }
-            None => self
-                .records
-                .entry(id.clone())
-                .or_insert(Record::new(version)),
+            Entry::Vacant(entry) => entry.insert(Record::new(version)),
         };
         let mut dropped = record.prune(horizon.soft);
         let (truncated, floor) = record.truncate_history(MAX_HISTORY, horizon.hard);

@@ -190,7 +190,16 @@ pub(crate) fn opt_document<'d>(
 
 /// Reads an optional boolean argument (numbers count as their truth).
 pub(crate) fn opt_bool(body: &Document, command: &str, field: &str) -> CommandResult<Option<bool>> {
-    match body.get(field) {
+    bool_value(body.get(field), command, field)
+}
+
+/// Reads an optional boolean argument found apart: as [`opt_bool`].
+pub(crate) fn bool_value(
+    value: Option<&Bson>,
+    command: &str,
+    field: &str,
+) -> CommandResult<Option<bool>> {
+    match value {
         None | Some(Bson::Null) => Ok(None),
         Some(Bson::Boolean(b)) => Ok(Some(*b)),
         Some(other) => match Number::from_bson(other) {

@@ -9,7 +9,9 @@ use std::borrow::Cow;
 use bson::{Bson, DateTime, Document, doc, oid::ObjectId};
 
 use super::plan::Matched;
-use super::{Exec, check_fields, matching, opt_bool, opt_document, sort_documents, wrong_type};
+use super::{
+    Exec, bool_value, check_fields, matching, opt_bool, opt_document, sort_documents, wrong_type,
+};
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::keystring;
 use crate::query::{ApplyOptions, Filter, Projection, SortSpec, Update, update::upsert_seed};
@@ -19,15 +21,15 @@ use crate::unit::{StatementError, StatementResult, duplicate_key_error};
 /// The largest document `mongod` stores.
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
-const WRITE_FIELDS: &[&str] = &["ordered", "bypassDocumentValidation", "let"];
+/// The fields of the write commands besides the generic arguments (the statements' field
+/// last).
+const INSERT_FIELDS: &[&str] = &["ordered", "bypassDocumentValidation", "let", "documents"];
+const UPDATE_FIELDS: &[&str] = &["ordered", "bypassDocumentValidation", "let", "updates"];
+const DELETE_FIELDS: &[&str] = &["ordered", "bypassDocumentValidation", "let", "deletes"];
 
 /// `{insert: <coll>, documents: [...], ordered}`.
 pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
-    check_fields(
-        &req.body,
-        "insert",
-        &[WRITE_FIELDS, &["documents"]].concat(),
-    )?;
+    check_fields(&req.body, "insert", INSERT_FIELDS)?;
     let coll = req.collection_name()?;
     let docs = statements(&req.body, "insert", "documents")?;
     let ordered = opt_bool(&req.body, "insert", "ordered")?.unwrap_or(true);
@@ -150,10 +152,20 @@ struct UpdateStatement {
     multi: bool,
 }
 
-impl UpdateStatement {
-    /// Checks the shape of a statement, as `mongod`'s command parser does before anything
-    /// runs: a malformed statement fails the whole command.
-    fn check_shape(statement: &Bson, index: usize) -> CommandResult<()> {
+/// The fields of one update statement, found in one pass and checked for shape, as
+/// `mongod`'s command parser does before anything runs: a malformed statement fails the
+/// whole command.
+struct StatementFields<'a> {
+    q: &'a Document,
+    u: &'a Bson,
+    upsert: bool,
+    multi: bool,
+    array_filters: &'a [Bson],
+}
+
+impl<'a> StatementFields<'a> {
+    fn check(statement: &'a Bson, index: usize) -> CommandResult<StatementFields<'a>> {
+        const CONTEXT: &str = "update.updates";
         let Bson::Document(statement) = statement else {
             return Err(wrong_type(
                 "update",
@@ -162,61 +174,62 @@ impl UpdateStatement {
                 "object",
             ));
         };
-        for key in statement.keys() {
-            if !matches!(
-                key.as_str(),
-                "q" | "u"
-                    | "upsert"
-                    | "multi"
-                    | "hint"
-                    | "collation"
-                    | "arrayFilters"
-                    | "c"
-                    | "sort"
-            ) {
-                return Err(CommandError::with_code(
-                    40415,
-                    format!("BSON field 'update.updates.{key}' is an unknown field."),
-                ));
-            }
+        let (mut q, mut u, mut upsert, mut multi) = (None, None, None, None);
+        let (mut array_filters, mut collation) = (None, None);
+        for (key, value) in statement {
+            let slot = match key.as_str() {
+                "q" => &mut q,
+                "u" => &mut u,
+                "upsert" => &mut upsert,
+                "multi" => &mut multi,
+                "arrayFilters" => &mut array_filters,
+                "collation" => &mut collation,
+                "hint" | "c" | "sort" => continue,
+                _ => {
+                    return Err(CommandError::with_code(
+                        40415,
+                        format!("BSON field 'update.updates.{key}' is an unknown field."),
+                    ));
+                }
+            };
+            *slot = Some(value);
         }
-        match statement.get("q") {
-            Some(Bson::Document(_)) => {}
-            Some(other) => return Err(wrong_type("update.updates", "q", other, "object")),
+        let q = match q {
+            Some(Bson::Document(q)) => q,
+            Some(other) => return Err(wrong_type(CONTEXT, "q", other, "object")),
             None => {
                 return Err(CommandError::with_code(
                     40414,
                     "BSON field 'update.updates.q' is missing but a required field",
                 ));
             }
-        }
-        if !statement.contains_key("u") {
+        };
+        let Some(u) = u else {
             return Err(CommandError::with_code(
                 40414,
                 "BSON field 'update.updates.u' is missing but a required field",
             ));
-        }
-        opt_bool(statement, "update.updates", "upsert")?;
-        opt_bool(statement, "update.updates", "multi")?;
-        array_filters(statement, "update.updates")?;
-        unsupported_options(statement, "update.updates")
+        };
+        let upsert = bool_value(upsert, CONTEXT, "upsert")?.unwrap_or(false);
+        let multi = bool_value(multi, CONTEXT, "multi")?.unwrap_or(false);
+        let array_filters = array_filters_value(array_filters, CONTEXT)?;
+        check_collation(collation, CONTEXT)?;
+        Ok(StatementFields {
+            q,
+            u,
+            upsert,
+            multi,
+            array_filters,
+        })
     }
+}
 
+impl UpdateStatement {
     /// Parses a statement whose shape was checked; errors here are the statement's own.
-    fn parse(statement: &Bson) -> CommandResult<UpdateStatement> {
-        let statement = statement.as_document().unwrap_or(super::empty_document());
-        let filter = Filter::parse(
-            statement
-                .get_document("q")
-                .unwrap_or(super::empty_document()),
-        )?;
-        let update = Update::parse_with_array_filters(
-            statement.get("u").unwrap_or(&Bson::Null),
-            array_filters(statement, "update.updates")?,
-        )?;
-        let upsert = opt_bool(statement, "update.updates", "upsert")?.unwrap_or(false);
-        let multi = opt_bool(statement, "update.updates", "multi")?.unwrap_or(false);
-        if multi && update.is_replacement() {
+    fn parse(fields: &StatementFields<'_>) -> CommandResult<UpdateStatement> {
+        let filter = Filter::parse(fields.q)?;
+        let update = Update::parse_with_array_filters(fields.u, fields.array_filters)?;
+        if fields.multi && update.is_replacement() {
             return Err(CommandError::failed_to_parse(
                 "multi update is not supported for replacement-style update",
             ));
@@ -224,15 +237,20 @@ impl UpdateStatement {
         Ok(UpdateStatement {
             filter,
             update,
-            upsert,
-            multi,
+            upsert: fields.upsert,
+            multi: fields.multi,
         })
     }
 }
 
 /// Refuses statement options this engine does not implement instead of ignoring them.
 fn unsupported_options(statement: &Document, context: &str) -> CommandResult<()> {
-    if let Some(Bson::Document(collation)) = statement.get("collation")
+    check_collation(statement.get("collation"), context)
+}
+
+/// Refuses any collation but the simple one.
+fn check_collation(collation: Option<&Bson>, context: &str) -> CommandResult<()> {
+    if let Some(Bson::Document(collation)) = collation
         && !(collation.len() == 1 && collation.get_str("locale").ok() == Some("simple"))
     {
         return Err(CommandError::bad_value(format!(
@@ -244,7 +262,11 @@ fn unsupported_options(statement: &Document, context: &str) -> CommandResult<()>
 
 /// The `arrayFilters` of an update statement or a `findAndModify` (none when absent).
 fn array_filters<'a>(statement: &'a Document, context: &str) -> CommandResult<&'a [Bson]> {
-    match statement.get("arrayFilters") {
+    array_filters_value(statement.get("arrayFilters"), context)
+}
+
+fn array_filters_value<'a>(value: Option<&'a Bson>, context: &str) -> CommandResult<&'a [Bson]> {
+    match value {
         None => Ok(&[]),
         Some(Bson::Array(filters)) => Ok(filters),
         Some(other) => Err(CommandError::type_mismatch(format!(
@@ -264,18 +286,20 @@ struct UpdateCounts {
 
 /// `{update: <coll>, updates: [{q, u, upsert, multi}], ordered}`.
 pub(crate) fn update(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
-    check_fields(&req.body, "update", &[WRITE_FIELDS, &["updates"]].concat())?;
+    check_fields(&req.body, "update", UPDATE_FIELDS)?;
     let coll = req.collection_name()?;
     let statements = statements(&req.body, "update", "updates")?;
     let ordered = opt_bool(&req.body, "update", "ordered")?.unwrap_or(true);
     let (mut n, mut modified) = (0, 0);
     let mut upserted = Vec::new();
     let mut errors = Vec::new();
-    for (index, statement) in statements.iter().enumerate() {
-        UpdateStatement::check_shape(statement, index)?;
-    }
-    for (index, statement) in statements.iter().enumerate() {
-        let result = UpdateStatement::parse(statement)
+    let checked = statements
+        .iter()
+        .enumerate()
+        .map(|(index, statement)| StatementFields::check(statement, index))
+        .collect::<CommandResult<Vec<_>>>()?;
+    for (index, fields) in checked.iter().enumerate() {
+        let result = UpdateStatement::parse(fields)
             .map_err(StatementError::from)
             .and_then(|s| update_one_statement(exec, req.db, coll, &s));
         match result {
@@ -377,7 +401,7 @@ fn upsert_document(filter: &Filter, update: &Update) -> CommandResult<Document> 
 
 /// `{delete: <coll>, deletes: [{q, limit}], ordered}`.
 pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
-    check_fields(&req.body, "delete", &[WRITE_FIELDS, &["deletes"]].concat())?;
+    check_fields(&req.body, "delete", DELETE_FIELDS)?;
     let coll = req.collection_name()?;
     let statements = statements(&req.body, "delete", "deletes")?;
     let ordered = opt_bool(&req.body, "delete", "ordered")?.unwrap_or(true);

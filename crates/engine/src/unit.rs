@@ -14,7 +14,7 @@ use bson::{Bson, Document};
 use crate::clock::Ts;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::oplog::Op;
-use crate::storage::{Catalog, Collection, Horizon, Key, TxnId, decode};
+use crate::storage::{Catalog, Collection, Horizon, IndexKeys, Key, TxnId, decode};
 
 /// Why a statement could not go on.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,11 +46,18 @@ pub fn write_conflict() -> CommandError {
     )
 }
 
+/// A written document: its encoding, and its keys in the collection's indexes.
+#[derive(Debug, Clone)]
+struct Image {
+    bytes: Box<[u8]>,
+    keys: IndexKeys,
+}
+
 /// The uncommitted writes of one unit to one collection.
 #[derive(Debug, Default, Clone)]
 struct CollectionWrites {
     /// The newest image of each written document (`None`: deleted), by `_id` key.
-    docs: BTreeMap<Key, Option<Box<[u8]>>>,
+    docs: BTreeMap<Key, Option<Image>>,
     /// The unique-index keys the images hold: (index name, key) → `_id` key.
     unique_keys: HashMap<(String, Vec<u8>), Key>,
 }
@@ -114,7 +121,7 @@ impl WriteUnit {
         self.writes_to(db, coll)?
             .docs
             .get(id)
-            .map(|image| image.as_deref())
+            .map(|image| image.as_ref().map(|image| &image.bytes[..]))
     }
 
     /// Every document the unit sees in the collection, in `_id` order.
@@ -135,7 +142,7 @@ impl WriteUnit {
             committed.map(|(id, doc)| (&id[..], doc)).collect();
         for (id, image) in &own.docs {
             match image {
-                Some(doc) => merged.insert(id, doc),
+                Some(image) => merged.insert(id, &image.bytes),
                 None => merged.remove(&id[..]),
             };
         }
@@ -303,7 +310,12 @@ impl WriteUnit {
         let snapshot = self.snapshot;
         let own = self.writes_to_mut(db, coll);
         let new_doc = image.as_ref().map(|(_, doc)| *doc);
-        let new_unique = unique_keys_of(collection, new_doc)?;
+        // Key generation also checks the document can be indexed (parallel arrays).
+        let keys = new_doc
+            .map(|doc| IndexKeys::of(&collection.indexes, doc))
+            .transpose()?
+            .unwrap_or_default();
+        let new_unique = unique_keys_of(collection, &keys);
         for (index_name, key) in &new_unique {
             let claim = UniqueClaim {
                 unit,
@@ -332,8 +344,10 @@ impl WriteUnit {
                 .insert((index_name, key), Key::from_slice(id));
         }
         collection.mark_pending(Key::from_slice(id), unit);
-        own.docs
-            .insert(Key::from_slice(id), image.map(|(bytes, _)| bytes));
+        own.docs.insert(
+            Key::from_slice(id),
+            image.map(|(bytes, _)| Image { bytes, keys }),
+        );
         Ok(())
     }
 
@@ -373,11 +387,15 @@ impl WriteUnit {
                 continue;
             };
             for (id, image) in writes.docs {
+                let (doc, keys) = match image {
+                    Some(Image { bytes, keys }) => (Some(bytes), keys),
+                    None => (None, IndexKeys::default()),
+                };
                 if !record_documents {
-                    floor = floor.max(collection.install(id, image, ts, horizon)?);
+                    floor = floor.max(collection.install(id, doc, keys, ts, horizon)?);
                     continue;
                 }
-                ops.push(match &image {
+                ops.push(match &doc {
                     Some(doc) => Op::Put {
                         db: db.clone(),
                         coll: coll.clone(),
@@ -390,7 +408,7 @@ impl WriteUnit {
                         id: id.clone(),
                     },
                 });
-                floor = floor.max(collection.install(id, image, ts, horizon)?);
+                floor = floor.max(collection.install(id, doc, keys, ts, horizon)?);
             }
             collection.release(self.id);
         }
@@ -425,22 +443,16 @@ impl WriteUnit {
 }
 
 /// The (index name, key) pairs of `doc` in the collection's unique indexes.
-fn unique_keys_of(
-    collection: &Collection,
-    doc: Option<&Document>,
-) -> CommandResult<Vec<(String, Vec<u8>)>> {
+fn unique_keys_of(collection: &Collection, keys: &IndexKeys) -> Vec<(String, Vec<u8>)> {
     let mut out = Vec::new();
-    let Some(doc) = doc else {
-        return Ok(out);
-    };
-    for index in &collection.indexes {
-        // Key generation also validates the document for non-unique indexes (parallel arrays).
-        let keys = index.keys_of(doc)?;
-        if index.unique {
-            out.extend(keys.into_iter().map(|k| (index.name.clone(), k)));
+    for (position, index) in collection.indexes.iter().enumerate() {
+        if index.unique
+            && let Some(keys) = keys.get(position, index)
+        {
+            out.extend(keys.iter().map(|k| (index.name.clone(), k.clone())));
         }
     }
-    Ok(out)
+    out
 }
 
 /// One unique-index key a write wants to hold.

@@ -204,6 +204,62 @@ async fn abort_leaves_nothing_behind_including_created_collections() {
 }
 
 #[tokio::test]
+async fn an_index_created_after_a_transactions_writes_holds_them_once_it_commits() {
+    let engine = Engine::new();
+    let mut s = Session::new(17);
+    s.start();
+    assert_ok(run(&engine, "db", s.in_txn(doc! {"create": "fresh"})).await);
+    assert_ok(
+        run(
+            &engine,
+            "db",
+            s.in_txn(doc! {"insert": "fresh", "documents": [{"_id": 1, "a": 5}]}),
+        )
+        .await,
+    );
+    assert_ok(
+        run(
+            &engine,
+            "db",
+            s.in_txn(doc! {
+                "createIndexes": "fresh",
+                "indexes": [{"key": {"a": 1}, "name": "a_1", "unique": true}],
+            }),
+        )
+        .await,
+    );
+    assert_ok(
+        run(
+            &engine,
+            "db",
+            s.in_txn(doc! {"insert": "fresh", "documents": [{"_id": 2, "a": 6}]}),
+        )
+        .await,
+    );
+    assert_ok(run(&engine, "admin", s.commit()).await);
+    // Both documents, the one written before the index and the one after, are in it.
+    assert_eq!(
+        find_all(&engine, "db", "fresh", doc! {"a": 5}).await,
+        vec![doc! {"_id": 1, "a": 5}]
+    );
+    assert_eq!(
+        find_all(&engine, "db", "fresh", doc! {"a": 6}).await,
+        vec![doc! {"_id": 2, "a": 6}]
+    );
+    for a in [5, 6] {
+        let reply = run(
+            &engine,
+            "db",
+            doc! {"insert": "fresh", "documents": [{"a": a}]},
+        )
+        .await;
+        let errors = reply.get_array("writeErrors").expect("a write error");
+        let code = errors[0].as_document().and_then(|e| e.get_i32("code").ok());
+        assert_eq!(code, Some(11000), "{reply}");
+    }
+}
+
+#[tokio::test]
 async fn a_retried_commit_succeeds_again() {
     let engine = Engine::new();
     let mut s = Session::new(7);

@@ -11,7 +11,7 @@ use crate::commands::CommandSpec;
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::oplog::{Op, OplogEntry};
 use crate::request::{Acknowledgement, Request, WriteConcern};
-use crate::storage::Horizon;
+use crate::storage::{Horizon, IndexKeys};
 
 impl Engine {
     /// A secondary refuses writes and transactions (`NotWritablePrimary`), and reads unless the
@@ -191,13 +191,19 @@ impl Engine {
             match op {
                 Op::Put { db, coll, id, doc } => {
                     let collection = state.catalog.collection_or_create(db, coll);
-                    let truncated =
-                        collection.install(id.clone(), Some(doc.clone()), entry.ts, horizon)?;
+                    let truncated = collection.install(
+                        id.clone(),
+                        Some(doc.clone()),
+                        IndexKeys::default(),
+                        entry.ts,
+                        horizon,
+                    )?;
                     floor = floor.max(truncated.unwrap_or(Ts::ZERO));
                 }
                 Op::Delete { db, coll, id } => {
                     if let Some(c) = state.catalog.collection_mut(db, coll) {
-                        let truncated = c.install(id.clone(), None, entry.ts, horizon)?;
+                        let truncated =
+                            c.install(id.clone(), None, IndexKeys::default(), entry.ts, horizon)?;
                         floor = floor.max(truncated.unwrap_or(Ts::ZERO));
                     }
                 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use bson::{Document, Uuid};
 
-use super::index::Index;
+use super::index::{Index, IndexKeys};
 use super::record::{Record, Version};
 use super::{Horizon, Key, MAX_HISTORY, TxnId};
 use crate::clock::Ts;
@@ -103,10 +103,12 @@ impl Collection {
     /// Installs a committed version of a document (`None`: deleted) at `ts`, and reclaims
     /// versions no reader needs any more. Returns the time before which snapshot reads can no
     /// longer be answered, if history inside the window had to go (see [`MAX_HISTORY`]).
+    /// `known_keys` are the document's keys as computed when it was written, if they were.
     pub fn install(
         &mut self,
         id: Key,
         doc: Option<Box<[u8]>>,
+        mut known_keys: IndexKeys,
         ts: Ts,
         horizon: Horizon,
     ) -> CommandResult<Option<Ts>> {
@@ -115,8 +117,11 @@ impl Collection {
         let mut new_keys = Vec::new();
         if let Some(bytes) = &doc {
             new_keys.reserve_exact(self.indexes.len());
-            for index in &mut self.indexes {
-                let keys = index.keys_of_stored(bytes)?;
+            for (position, index) in self.indexes.iter_mut().enumerate() {
+                let keys = match known_keys.take(position, index) {
+                    Some(keys) => keys,
+                    None => index.keys_of_stored(bytes)?,
+                };
                 for key in &keys {
                     index.insert_entry(Key::from_slice(key), id.clone());
                 }

@@ -3,6 +3,7 @@
 use ahash::HashMap;
 use std::collections::BTreeSet;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bson::{Bson, Document, RawBsonRef, RawDocument};
 
@@ -28,8 +29,46 @@ pub struct Index {
     pub unique: bool,
     /// The transaction that created the index and has not yet committed, if any.
     pub created_by: Option<TxnId>,
+    /// Never given to another index: keys computed for it are known to be its keys.
+    build: u64,
     entries: BTreeSet<(Key, Key)>,
     pending: HashMap<Key, TxnId>,
+}
+
+static NEXT_BUILD: AtomicU64 = AtomicU64::new(0);
+
+/// A document's keys in each index of its collection, computed when the document is written
+/// (which checks it can be indexed) and used again when it is installed at commit, instead of
+/// being computed twice. Keys are matched to indexes by identity, so an index created or
+/// dropped in between gets its keys computed afresh.
+#[derive(Debug, Default, Clone)]
+pub struct IndexKeys(Vec<(u64, Vec<Vec<u8>>)>);
+
+impl IndexKeys {
+    /// The keys of `doc` in each of `indexes`.
+    pub fn of(indexes: &[Index], doc: &Document) -> CommandResult<IndexKeys> {
+        indexes
+            .iter()
+            .map(|index| Ok((index.build, index.keys_of(doc)?)))
+            .collect::<CommandResult<_>>()
+            .map(IndexKeys)
+    }
+
+    /// The keys computed for the `position`th index, if that is still `index`.
+    pub(super) fn take(&mut self, position: usize, index: &Index) -> Option<Vec<Vec<u8>>> {
+        self.0
+            .get_mut(position)
+            .filter(|(build, _)| *build == index.build)
+            .map(|(_, keys)| std::mem::take(keys))
+    }
+
+    /// The keys in the `position`th index, if computed for `index`.
+    pub fn get(&self, position: usize, index: &Index) -> Option<&[Vec<u8>]> {
+        self.0
+            .get(position)
+            .filter(|(build, _)| *build == index.build)
+            .map(|(_, keys)| &keys[..])
+    }
 }
 
 impl Index {
@@ -94,6 +133,7 @@ impl Index {
             spec: normalized,
             unique,
             created_by,
+            build: NEXT_BUILD.fetch_add(1, Ordering::Relaxed),
             entries: BTreeSet::new(),
             pending: HashMap::default(),
         })

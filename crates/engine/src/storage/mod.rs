@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use bson::{Document, RawDocument};
 
 pub use collection::Collection;
-pub use index::{Index, default_name, parse_key_pattern};
+pub use index::{Index, IndexKeys, default_name, parse_key_pattern};
 pub use record::{Record, Version};
 
 use crate::clock::Ts;

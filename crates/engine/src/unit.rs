@@ -287,7 +287,7 @@ impl WriteUnit {
         db: &str,
         coll: &str,
         id: &[u8],
-        image: Option<(Box<[u8]>, &Document)>,
+        image: Option<Box<[u8]>>,
     ) -> StatementResult<()> {
         let Some(collection) = catalog
             .collection_mut(db, coll)
@@ -309,10 +309,10 @@ impl WriteUnit {
         let unit = self.id;
         let snapshot = self.snapshot;
         let own = self.writes_to_mut(db, coll);
-        let new_doc = image.as_ref().map(|(_, doc)| *doc);
         // Key generation also checks the document can be indexed (parallel arrays).
-        let keys = new_doc
-            .map(|doc| IndexKeys::of(&collection.indexes, doc))
+        let keys = image
+            .as_deref()
+            .map(|bytes| IndexKeys::of_stored(&collection.indexes, bytes))
             .transpose()?
             .unwrap_or_default();
         let new_unique = unique_keys_of(collection, &keys);
@@ -327,7 +327,11 @@ impl WriteUnit {
             if let Err(e) = claim.check(collection, own) {
                 return Err(match e {
                     UniqueViolation::Duplicate => StatementError::Failed(duplicate_key(
-                        db, coll, collection, index_name, new_doc,
+                        db,
+                        coll,
+                        collection,
+                        index_name,
+                        image.as_deref(),
                     )),
                     UniqueViolation::Statement(e) => e,
                 });
@@ -346,7 +350,7 @@ impl WriteUnit {
         collection.mark_pending(Key::from_slice(id), unit);
         own.docs.insert(
             Key::from_slice(id),
-            image.map(|(bytes, _)| Image { bytes, keys }),
+            image.map(|bytes| Image { bytes, keys }),
         );
         Ok(())
     }
@@ -532,8 +536,10 @@ fn duplicate_key(
     coll: &str,
     collection: &Collection,
     index_name: &str,
-    doc: Option<&Document>,
+    image: Option<&[u8]>,
 ) -> CommandError {
+    // Decoded only here, on the way to the error.
+    let doc = image.and_then(|bytes| decode(bytes).ok());
     let Some(index) = collection.index(index_name) else {
         return duplicate_key_error(db, coll, index_name, Document::new(), Document::new());
     };
@@ -544,6 +550,7 @@ fn duplicate_key(
     let mut value = Document::new();
     for (field, _) in &index.pattern {
         let v = doc
+            .as_ref()
             .and_then(|d| crate::query::path::get_path(d, field))
             .cloned()
             .unwrap_or(Bson::Null);

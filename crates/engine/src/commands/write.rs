@@ -56,14 +56,18 @@ pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<
 }
 
 fn insert_one(exec: &mut Exec<'_>, db: &str, coll: &str, doc: &Document) -> StatementResult<()> {
-    let doc = prepare_insert(doc)?;
-    store_new(exec, db, coll, &doc)
+    let (id, bytes) = encode_for_insert(doc)?;
+    store_new(exec, db, coll, id, bytes)
 }
 
-/// Stores a document that does not exist yet (insert or upsert).
-fn store_new(exec: &mut Exec<'_>, db: &str, coll: &str, doc: &Document) -> StatementResult<()> {
-    let bytes = encode_checked(doc)?;
-    let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+/// Stores a document that does not exist yet (insert or upsert): its `_id` and encoding.
+fn store_new(
+    exec: &mut Exec<'_>,
+    db: &str,
+    coll: &str,
+    id: Bson,
+    bytes: Box<[u8]>,
+) -> StatementResult<()> {
     let key = keystring::key_of(&id);
     exec.unit.ensure_collection(exec.catalog, db, coll)?;
     if exec.unit.get(exec.catalog, db, coll, &key).is_some() {
@@ -71,19 +75,36 @@ fn store_new(exec: &mut Exec<'_>, db: &str, coll: &str, doc: &Document) -> State
             duplicate_key_error(db, coll, "_id_", doc! {"_id": 1}, doc! {"_id": id}).into(),
         );
     }
-    exec.unit
-        .write(exec.catalog, db, coll, &key, Some((bytes, doc)))
+    exec.unit.write(exec.catalog, db, coll, &key, Some(bytes))
+}
+
+/// Checks a document for insertion and encodes it with `_id` first, generating an
+/// `ObjectId` if it has none; returns the `_id` and the encoding. A document without `_id`
+/// is encoded as it is and the `_id` element put in front of its fields, instead of copying
+/// every field into a new document.
+fn encode_for_insert(doc: &Document) -> CommandResult<(Bson, Box<[u8]>)> {
+    if doc.contains_key("_id") {
+        let doc = prepare_insert(doc)?;
+        let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
+        return Ok((id, encode_checked(&doc)?));
+    }
+    check_field_names(doc)?;
+    let id = ObjectId::new();
+    let fields = encode(doc)?;
+    // The `_id` element: its type byte, "_id" and its terminating NUL, the twelve bytes.
+    let mut bytes = Vec::with_capacity(fields.len() + 17);
+    let length = check_size(fields.len() + 17)?;
+    bytes.extend_from_slice(&length.to_le_bytes());
+    bytes.push(0x07);
+    bytes.extend_from_slice(b"_id\0");
+    bytes.extend_from_slice(&id.bytes());
+    bytes.extend_from_slice(&fields[4..]);
+    Ok((Bson::ObjectId(id), bytes.into_boxed_slice()))
 }
 
 /// Checks a document for insertion and puts `_id` first, generating an `ObjectId` if absent.
 fn prepare_insert(doc: &Document) -> CommandResult<Cow<'_, Document>> {
-    for key in doc.keys() {
-        if key.starts_with('$') {
-            return Err(CommandError::bad_value(format!(
-                "Document can't have $ prefixed field names: {key}"
-            )));
-        }
-    }
+    check_field_names(doc)?;
     let id = match doc.get("_id") {
         Some(id) => {
             check_id(id)?;
@@ -124,19 +145,37 @@ fn check_id(id: &Bson) -> CommandResult<()> {
 }
 
 /// Serializes a document, refusing one over 16 MiB.
-fn encode_checked(doc: &Document) -> CommandResult<Box<[u8]>> {
-    let bytes = doc
-        .to_vec()
-        .map_err(|e| CommandError::bad_value(format!("document cannot be encoded as BSON: {e}")))?;
-    if bytes.len() > MAX_DOCUMENT_BYTES {
-        return Err(CommandError::new(
+/// Refuses top-level field names a stored document may not have.
+fn check_field_names(doc: &Document) -> CommandResult<()> {
+    match doc.keys().find(|key| key.starts_with('$')) {
+        Some(key) => Err(CommandError::bad_value(format!(
+            "Document can't have $ prefixed field names: {key}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn encode(doc: &Document) -> CommandResult<Vec<u8>> {
+    doc.to_vec()
+        .map_err(|e| CommandError::bad_value(format!("document cannot be encoded as BSON: {e}")))
+}
+
+/// Refuses a document of `len` bytes if it is over the limit; its length field otherwise.
+fn check_size(len: usize) -> CommandResult<i32> {
+    match i32::try_from(len) {
+        Ok(length) if len <= MAX_DOCUMENT_BYTES => Ok(length),
+        _ => Err(CommandError::new(
             ErrorCode::BSONObjectTooLarge,
             format!(
-                "object to insert too large. size in bytes: {}, max size: {MAX_DOCUMENT_BYTES}",
-                bytes.len()
+                "object to insert too large. size in bytes: {len}, max size: {MAX_DOCUMENT_BYTES}"
             ),
-        ));
+        )),
     }
+}
+
+fn encode_checked(doc: &Document) -> CommandResult<Box<[u8]>> {
+    let bytes = encode(doc)?;
+    check_size(bytes.len())?;
     // Copied into an allocation of the exact size rather than shrunk in place: shrinking
     // leaves a small free fragment beside every stored document that nothing reuses (about
     // 30 bytes per 100-byte document), while the encoding buffer, freed here, is reused by
@@ -338,8 +377,9 @@ fn update_one_statement(
     if found.is_empty() {
         if s.upsert {
             let doc = upsert_document(&s.filter, &s.update)?;
-            counts.upserted = doc.get("_id").cloned();
-            store_new(exec, db, coll, &doc)?;
+            let (id, bytes) = encode_for_insert(&doc)?;
+            counts.upserted = Some(id.clone());
+            store_new(exec, db, coll, id, bytes)?;
         }
         return Ok(counts);
     }
@@ -353,8 +393,7 @@ fn update_one_statement(
         };
         if let Some(doc) = s.update.apply_owned(doc, &options)? {
             let bytes = encode_checked(&doc)?;
-            exec.unit
-                .write(exec.catalog, db, coll, &id, Some((bytes, &doc)))?;
+            exec.unit.write(exec.catalog, db, coll, &id, Some(bytes))?;
             counts.modified += 1;
         }
     }
@@ -592,7 +631,7 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request<'_>) -> Stateme
             )? {
                 let bytes = encode_checked(&new_doc)?;
                 exec.unit
-                    .write(exec.catalog, req.db, coll, &id, Some((bytes, &new_doc)))?;
+                    .write(exec.catalog, req.db, coll, &id, Some(bytes))?;
             }
             let shown = if return_new { new_doc } else { doc };
             (
@@ -602,8 +641,8 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request<'_>) -> Stateme
         }
         (None, Some(update)) if upsert => {
             let doc = upsert_document(&filter, &update)?;
-            let id = doc.get("_id").cloned().unwrap_or(Bson::Null);
-            store_new(exec, req.db, coll, &doc)?;
+            let (id, bytes) = encode_for_insert(&doc)?;
+            store_new(exec, req.db, coll, id.clone(), bytes)?;
             let value = if return_new {
                 project(doc, None)?
             } else {
@@ -684,4 +723,50 @@ fn write_reply(n: i32, update: Option<(i32, Vec<Bson>)>, errors: Vec<Bson>) -> D
     }
     reply.insert("ok", 1.0);
     reply
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(doc: &Document) -> (Bson, Document) {
+        let (id, bytes) = encode_for_insert(doc).expect("insertable");
+        (id, crate::storage::decode(&bytes).expect("valid BSON"))
+    }
+
+    #[test]
+    fn a_document_without_an_id_is_stored_with_a_new_object_id_first() {
+        let (id, doc) = stored(&doc! {"sku": "abc123", "qty": 100, "tags": ["a", {"b": 1}]});
+        assert!(matches!(id, Bson::ObjectId(_)));
+        let mut expected = doc! {"_id": id};
+        expected.extend(doc! {"sku": "abc123", "qty": 100, "tags": ["a", {"b": 1}]});
+        assert_eq!(doc, expected);
+        assert_eq!(doc.keys().next().map(String::as_str), Some("_id"));
+    }
+
+    #[test]
+    fn an_id_is_kept_and_moved_first() {
+        assert_eq!(
+            stored(&doc! {"_id": 7, "a": 1}),
+            (Bson::Int32(7), doc! {"_id": 7, "a": 1})
+        );
+        assert_eq!(
+            stored(&doc! {"a": 1, "_id": 7}),
+            (Bson::Int32(7), doc! {"_id": 7, "a": 1})
+        );
+        assert_eq!(stored(&doc! {}).1.len(), 1);
+    }
+
+    #[test]
+    fn bad_documents_are_refused_with_or_without_an_id() {
+        for doc in [doc! {"$set": 1}, doc! {"_id": 1, "$set": 1}] {
+            let e = encode_for_insert(&doc).expect_err("a $-prefixed field");
+            assert_eq!(e.code, 2, "BadValue: {e}");
+        }
+        let big = "x".repeat(MAX_DOCUMENT_BYTES);
+        for doc in [doc! {"big": big.clone()}, doc! {"_id": 1, "big": big}] {
+            let e = encode_for_insert(&doc).expect_err("too large");
+            assert_eq!(e.code, 10334, "BSONObjectTooLarge: {e}");
+        }
+    }
 }

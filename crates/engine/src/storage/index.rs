@@ -45,11 +45,11 @@ static NEXT_BUILD: AtomicU64 = AtomicU64::new(0);
 pub struct IndexKeys(Vec<(u64, Vec<Vec<u8>>)>);
 
 impl IndexKeys {
-    /// The keys of `doc` in each of `indexes`.
-    pub fn of(indexes: &[Index], doc: &Document) -> CommandResult<IndexKeys> {
+    /// The keys of a stored document in each of `indexes`.
+    pub fn of_stored(indexes: &[Index], bytes: &[u8]) -> CommandResult<IndexKeys> {
         indexes
             .iter()
-            .map(|index| Ok((index.build, index.keys_of(doc)?)))
+            .map(|index| Ok((index.build, index.keys_of_stored(bytes)?)))
             .collect::<CommandResult<_>>()
             .map(IndexKeys)
     }

@@ -61,24 +61,27 @@ pub(crate) fn check_path_component(part: &str) -> CommandResult<()> {
 /// A parsed dotted path (`"a.b.0"`), split into its components once.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct FieldPath {
-    dotted: String,
     /// Inline up to two components: most paths have one or two, and every filter and update
     /// of every command parses its paths.
     parts: SmallVec<[String; 2]>,
+    /// The path as written, kept only when it has several components (otherwise it is the
+    /// one component: no second copy).
+    joined: Option<String>,
 }
 
 impl FieldPath {
     /// Splits `dotted` at its dots. Empty components are kept (`"a..b"` has three).
     pub fn new(dotted: &str) -> FieldPath {
+        let parts: SmallVec<[String; 2]> = dotted.split('.').map(str::to_owned).collect();
         FieldPath {
-            dotted: dotted.to_owned(),
-            parts: dotted.split('.').map(str::to_owned).collect(),
+            joined: (parts.len() > 1).then(|| dotted.to_owned()),
+            parts,
         }
     }
 
     /// The path as written.
     pub fn as_str(&self) -> &str {
-        &self.dotted
+        self.joined.as_deref().unwrap_or(&self.parts[0])
     }
 
     /// The components, in order (never empty: `""` has one empty component).
@@ -95,7 +98,7 @@ impl FieldPath {
 
 impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.dotted)
+        f.write_str(self.as_str())
     }
 }
 

@@ -277,9 +277,11 @@ fn set_seed_value(doc: &mut Document, parts: &[&str], value: &Bson) {
 /// A dotted update path.
 #[derive(Debug, Clone)]
 struct FieldPath {
-    dotted: String,
     /// Inline up to two components, as in the query language's paths.
     parts: SmallVec<[String; 2]>,
+    /// The path as written, kept only when it has several components (otherwise it is the
+    /// one component).
+    joined: Option<String>,
 }
 
 impl FieldPath {
@@ -300,9 +302,14 @@ impl FieldPath {
             ));
         }
         Ok(FieldPath {
-            dotted: dotted.to_owned(),
+            joined: (parts.len() > 1).then(|| dotted.to_owned()),
             parts,
         })
+    }
+
+    /// The path as written.
+    fn dotted(&self) -> &str {
+        self.joined.as_deref().unwrap_or(&self.parts[0])
     }
 
     /// Whether one path is a prefix of (or equal to) the other, component-wise.
@@ -341,7 +348,7 @@ impl FieldPath {
             })
             .collect();
         FieldPath {
-            dotted: parts.join("."),
+            joined: (parts.len() > 1).then(|| parts.join(".")),
             parts,
         }
     }
@@ -357,7 +364,7 @@ impl FieldPath {
         if positional > 1 {
             return Err(bad_value(format!(
                 "Too many positional (i.e. '$') elements found in path '{}'",
-                self.dotted
+                self.dotted()
             )));
         }
         for (i, part) in self.parts.iter().enumerate() {
@@ -365,14 +372,14 @@ impl FieldPath {
                 return Err(bad_value(format!(
                     "Cannot have positional (i.e. '$') element in the first position in path \
                      '{}'",
-                    self.dotted
+                    self.dotted()
                 )));
             }
             if is_array_update(part) && i == 0 {
                 return Err(bad_value(format!(
                     "Cannot have array filter identifier (i.e. '$[<id>]') element in the first \
                      position in path '{}'",
-                    self.dotted
+                    self.dotted()
                 )));
             }
             if let Some(identifier) = filter_identifier(part)
@@ -380,7 +387,7 @@ impl FieldPath {
             {
                 return Err(bad_value(format!(
                     "No array filter found for identifier '{identifier}' in path '{}'",
-                    self.dotted
+                    self.dotted()
                 )));
             }
         }
@@ -402,7 +409,7 @@ impl PathRegistry {
                 ErrorCode::ConflictingUpdateOperators,
                 format!(
                     "Updating the path '{}' would create a conflict at '{}'",
-                    path.dotted,
+                    path.dotted(),
                     path.parts[..common].join(".")
                 ),
             ));
@@ -894,13 +901,13 @@ fn parse_rename(
     if from.is_dynamic() {
         return Err(bad_value(format!(
             "The source field for $rename may not be dynamic: {}",
-            from.dotted
+            from.dotted()
         )));
     }
     if to.is_dynamic() {
         return Err(bad_value(format!(
             "The destination field for $rename may not be dynamic: {}",
-            to.dotted
+            to.dotted()
         )));
     }
     registry.register(&from)?;
@@ -1594,7 +1601,7 @@ fn apply_rename(
             ErrorCode::ImmutableField,
             format!(
                 "Unsetting the path '{}' using $rename would modify the immutable field '_id'",
-                from.dotted
+                from.dotted()
             ),
         ));
     }
@@ -1618,7 +1625,7 @@ fn rename_source(root: &Bson, from: &FieldPath, ctx: &Ctx<'_>) -> CommandResult<
                     ErrorCode::PathNotViable,
                     format!(
                         "cannot use the part ({name} of {}) to traverse the element ({{{}}})",
-                        from.dotted,
+                        from.dotted(),
                         display_element(name, other)
                     ),
                 ));
@@ -1634,7 +1641,7 @@ fn rename_source(root: &Bson, from: &FieldPath, ctx: &Ctx<'_>) -> CommandResult<
         return Err(bad_value(format!(
             "The source field cannot be an array element, '{}' in doc with {} has an array \
              field called '{array}'",
-            from.dotted,
+            from.dotted(),
             ctx.id_text()
         )));
     }
@@ -1655,7 +1662,7 @@ fn check_rename_destination(root: &Bson, to: &FieldPath, ctx: &Ctx<'_>) -> Comma
             return Err(bad_value(format!(
                 "The destination field cannot be an array element, '{}' in doc with {} has an \
                  array field called '{part}'",
-                to.dotted,
+                to.dotted(),
                 ctx.id_text()
             )));
         }

@@ -6,7 +6,6 @@
 //! at once; at commit the unit installs its versions at one new timestamp and releases its
 //! marks.
 
-use ahash::HashMap;
 use std::collections::BTreeMap;
 
 use bson::{Bson, Document};
@@ -59,7 +58,8 @@ struct CollectionWrites {
     /// The newest image of each written document (`None`: deleted), by `_id` key.
     docs: BTreeMap<Key, Option<Image>>,
     /// The unique-index keys the images hold: (index name, key) → `_id` key.
-    unique_keys: HashMap<(String, Vec<u8>), Key>,
+    /// (An ordered map: it is usually empty, and making an empty one costs nothing.)
+    unique_keys: BTreeMap<(String, Vec<u8>), Key>,
 }
 
 /// A transaction's or a statement's snapshot and uncommitted writes.

@@ -54,6 +54,11 @@ impl IndexKeys {
             .map(IndexKeys)
     }
 
+    /// Whether no keys were computed (the collection has no secondary index).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The keys computed for the `position`th index, if that is still `index`.
     pub(super) fn take(&mut self, position: usize, index: &Index) -> Option<Vec<Vec<u8>>> {
         self.0

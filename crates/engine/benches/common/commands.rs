@@ -4,6 +4,10 @@
 //! Command-level throughput of the engine: inserts, point reads by `_id` and by an indexed
 //! field, and the seed transaction (insert an order; decrement stock with a `$gte` guard;
 //! commit).
+//!
+//! Each sample's iterations run inside one `block_on` of a current-thread runtime (criterion's
+//! async bencher), as an application's tasks run inside its runtime, rather than entering the
+//! runtime again for every command.
 
 use bson::{Binary, Document, doc, spec::BinarySubtype};
 use causeway_engine::Engine;
@@ -35,35 +39,36 @@ pub fn crud(c: &mut Criterion) {
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(1));
     let mut next = 1_000_000;
+    let engine = &engine;
     group.bench_function("insert", |b| {
-        b.iter(|| {
+        b.to_async(&rt).iter(|| {
             next += 1;
-            rt.block_on(run(
-                &engine,
+            run(
+                engine,
                 "bench",
                 doc! {"insert": "fresh", "documents": [{"_id": next, "sku": "x", "qty": 1}]},
-            ))
+            )
         })
     });
     let mut i = 0;
     group.bench_function("find_by_id", |b| {
-        b.iter(|| {
+        b.to_async(&rt).iter(|| {
             i = (i + 7919) % 10_000;
-            rt.block_on(run(
-                &engine,
+            run(
+                engine,
                 "bench",
                 doc! {"find": "items", "filter": {"_id": i}},
-            ))
+            )
         })
     });
     group.bench_function("find_by_indexed_field", |b| {
-        b.iter(|| {
+        b.to_async(&rt).iter(|| {
             i = (i + 7919) % 10_000;
-            rt.block_on(run(
-                &engine,
+            run(
+                engine,
                 "bench",
                 doc! {"find": "items", "filter": {"sku": format!("sku{i}")}},
-            ))
+            )
         })
     });
     group.finish();
@@ -90,24 +95,26 @@ pub fn seed_transaction(c: &mut Criterion) {
     let mut txn_number = 0_i64;
     let mut group = c.benchmark_group("engine");
     group.throughput(Throughput::Elements(1));
+    let (engine, lsid) = (&engine, &lsid);
     group.bench_function("seed_transaction", |b| {
-        b.iter(|| {
+        b.to_async(&rt).iter(|| {
             txn_number += 1;
-            rt.block_on(async {
-                run(&engine, "shop", doc! {
+            let txn_number = txn_number;
+            async move {
+                run(engine, "shop", doc! {
                     "insert": "orders", "documents": [{"sku": "abc123", "qty": 100}],
                     "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
                 })
                 .await;
-                let update = run(&engine, "shop", doc! {
+                let update = run(engine, "shop", doc! {
                     "update": "inventory",
                     "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}}],
                     "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
                 })
                 .await;
                 assert_eq!(update.get_i32("nModified").ok(), Some(1));
-                run(&engine, "admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false}).await;
-            })
+                run(engine, "admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false}).await;
+            }
         })
     });
     group.finish();

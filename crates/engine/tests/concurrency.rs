@@ -75,3 +75,49 @@ async fn eight_tasks_incrementing_one_document_reach_the_exact_total() {
         "eight writers on one document must have conflicted at least once"
     );
 }
+
+/// Writes outside a transaction wait for the transaction holding their document; each
+/// transaction's end must wake them, however the two interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_waiting_for_transactions_are_all_woken() {
+    let engine = Engine::new();
+    assert_ok(
+        run(
+            &engine,
+            "db",
+            doc! {"insert": "counter", "documents": [{"_id": 1, "n": 0_i64}]},
+        )
+        .await,
+    );
+    let transactions: Vec<_> = (0..4u8)
+        .map(|i| {
+            let engine = engine.clone();
+            tokio::spawn(async move { increment_with_retries(&engine, 40 + i, 200).await })
+        })
+        .collect();
+    let plain_writes: Vec<_> = (0..4)
+        .map(|_| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                for _ in 0..200 {
+                    let update = doc! {"update": "counter", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1_i64}}}]};
+                    assert_ok(run(&engine, "db", update).await);
+                }
+            })
+        })
+        .collect();
+    // A waiter left asleep would sit until the transaction lifetime (60 s) ran out.
+    let all = async {
+        for task in transactions {
+            task.await.expect("transactions");
+        }
+        for task in plain_writes {
+            task.await.expect("plain writes");
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), all)
+        .await
+        .expect("every waiting write was woken");
+    let docs = find_all(&engine, "db", "counter", doc! {}).await;
+    assert_eq!(docs, vec![doc! {"_id": 1, "n": 1600_i64}]);
+}

@@ -640,7 +640,7 @@ impl Engine {
         }
         let deadline = req.max_time.map(|t| Instant::now() + t);
         loop {
-            let (seen, blocker_started) = {
+            let (seen, blocker_started, mut ended) = {
                 let mut guard = self.shared.state.lock();
                 let state = &mut *guard;
                 self.sweep_expired(state, Instant::now());
@@ -692,7 +692,13 @@ impl Engine {
                     }
                     Err(StatementError::Blocked(blocker)) => {
                         unit.abort(&mut state.catalog);
-                        (state.ended_seq, self.transaction_start(state, blocker))
+                        // Subscribed under the lock: an end after it is either seen in the
+                        // value or woken for (see `end_transaction`).
+                        (
+                            state.ended_seq,
+                            self.transaction_start(state, blocker),
+                            self.shared.txn_ended.subscribe(),
+                        )
                     }
                 }
             };
@@ -702,7 +708,6 @@ impl Engine {
                 (Some(d), Some(l)) => Some(d.min(l)),
                 (d, l) => d.or(l),
             };
-            let mut ended = self.shared.txn_ended.subscribe();
             let wait = ended.wait_for(|seq| *seq > seen);
             match wake {
                 Some(at) => {

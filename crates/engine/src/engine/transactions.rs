@@ -79,7 +79,18 @@ impl Engine {
             Ok(None)
         };
         state.ended_seq += 1;
-        self.shared.txn_ended.send_replace(state.ended_seq);
+        let seq = state.ended_seq;
+        // Waiters subscribe while holding the state lock, as this runs: with none subscribed
+        // now, a later one finds the new value at once, and waking nobody (a lock for each of
+        // the channel's wake lists) is skipped.
+        if self.shared.txn_ended.receiver_count() == 0 {
+            self.shared.txn_ended.send_if_modified(|value| {
+                *value = seq;
+                false
+            });
+        } else {
+            self.shared.txn_ended.send_replace(seq);
+        }
         result
     }
 

@@ -308,12 +308,15 @@ async fn run_update(
     write: WriteOptions<'_>,
 ) -> Result<UpdateResult> {
     let retryable = !statement.multi;
-    let mut entry = doc! {
-        "q": statement.filter,
-        "u": statement.update,
-        "multi": statement.multi,
-        "upsert": statement.upsert,
-    };
+    // `multi` and `upsert` default to false on the server, and are sent only when true: most
+    // statements stay within the room a new document has (three fields), without regrowing.
+    let mut entry = doc! {"q": statement.filter, "u": statement.update};
+    if statement.multi {
+        entry.insert("multi", true);
+    }
+    if statement.upsert {
+        entry.insert("upsert", true);
+    }
     if let Some(hint) = statement.hint {
         entry.insert("hint", hint);
     }

@@ -274,7 +274,7 @@ impl CommandError {
 
     /// The `{ok: 0, ...}` reply body (without `operationTime` / `$clusterTime`).
     pub fn to_reply(&self) -> Document {
-        let mut reply = crate::reply::document();
+        let mut reply = crate::reply::document(true);
         reply.insert("ok", 0.0);
         reply.insert("errmsg", self.message.clone());
         reply.insert("code", self.code);

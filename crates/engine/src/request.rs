@@ -379,6 +379,11 @@ pub struct Request<'a> {
     pub write_concern: Option<WriteConcern>,
     /// `maxTimeMS`, if non-zero.
     pub max_time: Option<Duration>,
+    /// Whether the reply will get `operationTime` and `$clusterTime` as fields: a command
+    /// that came as a document ([`Request::parse`]) gets its reply as one, while one whose
+    /// session arguments came apart ([`Request::with_session`]) gets the times as values.
+    /// Replies are made with room for the two fields when they will get them.
+    pub(crate) reply_gets_times: bool,
 }
 
 impl<'a> Request<'a> {
@@ -399,7 +404,7 @@ impl<'a> Request<'a> {
         }
         check_command_name(db, &body)?;
         let session = fields.into_arguments(&mut body)?;
-        Request::build(db, body, session)
+        Request::build(db, body, session, true)
     }
 
     /// A command whose session arguments come apart from `body`; any the body carries itself
@@ -410,11 +415,16 @@ impl<'a> Request<'a> {
         session: SessionArguments,
     ) -> CommandResult<Request<'a>> {
         check_command_name(db, &body)?;
-        Request::build(db, body, session)
+        Request::build(db, body, session, false)
     }
 
     /// Checks the session arguments against each other and parses the rest.
-    fn build(db: &'a str, body: Document, session: SessionArguments) -> CommandResult<Request<'a>> {
+    fn build(
+        db: &'a str,
+        body: Document,
+        session: SessionArguments,
+        reply_gets_times: bool,
+    ) -> CommandResult<Request<'a>> {
         let SessionArguments {
             lsid,
             txn_number,
@@ -487,6 +497,7 @@ impl<'a> Request<'a> {
             read_concern,
             write_concern,
             max_time,
+            reply_gets_times,
         })
     }
 

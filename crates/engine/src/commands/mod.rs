@@ -32,6 +32,8 @@ pub(crate) struct Exec<'a> {
     pub lsid: Option<SessionKey>,
     /// Counts the documents queries examine (`metrics.queryExecutor.scannedObjects`).
     pub scanned_objects: &'a std::sync::atomic::AtomicU64,
+    /// The request's `reply_gets_times`.
+    pub reply_gets_times: bool,
 }
 
 /// The transaction a command runs in.

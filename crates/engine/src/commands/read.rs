@@ -136,13 +136,16 @@ pub(crate) fn cursor_reply(
         }
         id
     };
-    crate::reply::of([
-        (
-            "cursor",
-            doc! {"firstBatch": batch, "id": id, "ns": ns}.into(),
-        ),
-        ("ok", 1.0.into()),
-    ])
+    crate::reply::of(
+        exec.reply_gets_times,
+        [
+            (
+                "cursor",
+                doc! {"firstBatch": batch, "id": id, "ns": ns}.into(),
+            ),
+            ("ok", 1.0.into()),
+        ],
+    )
 }
 
 fn check_collation(body: &Document, command: &str) -> CommandResult<()> {
@@ -253,13 +256,16 @@ pub(crate) fn get_more(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResul
     if exhausted {
         exec.cursors.close(id);
     }
-    Ok(crate::reply::of([
-        (
-            "cursor",
-            doc! {"nextBatch": batch, "id": if exhausted { 0 } else { id }, "ns": ns}.into(),
-        ),
-        ("ok", 1.0.into()),
-    ]))
+    Ok(crate::reply::of(
+        req.reply_gets_times,
+        [
+            (
+                "cursor",
+                doc! {"nextBatch": batch, "id": if exhausted { 0 } else { id }, "ns": ns}.into(),
+            ),
+            ("ok", 1.0.into()),
+        ],
+    ))
 }
 
 /// `{killCursors: <coll>, cursors: [ids]}`.
@@ -416,10 +422,13 @@ pub(crate) fn distinct(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResul
             values.entry(keystring::key_of(&value)).or_insert(value);
         }
     }
-    Ok(crate::reply::of([
-        ("values", values.into_values().collect::<Vec<_>>().into()),
-        ("ok", 1.0.into()),
-    ]))
+    Ok(crate::reply::of(
+        req.reply_gets_times,
+        [
+            ("values", values.into_values().collect::<Vec<_>>().into()),
+            ("ok", 1.0.into()),
+        ],
+    ))
 }
 
 /// The values at a dotted path, descending into arrays of documents and unwinding arrays
@@ -481,10 +490,10 @@ pub(crate) fn count(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<D
         matching(exec, req.db, coll, &filter, None)?.len()
     };
     let n = n.saturating_sub(skip).min(limit.unwrap_or(usize::MAX));
-    Ok(crate::reply::of([
-        ("n", (n as i32).into()),
-        ("ok", 1.0.into()),
-    ]))
+    Ok(crate::reply::of(
+        req.reply_gets_times,
+        [("n", (n as i32).into()), ("ok", 1.0.into())],
+    ))
 }
 
 #[cfg(test)]

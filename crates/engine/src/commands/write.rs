@@ -52,7 +52,7 @@ pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<
             }
         }
     }
-    Ok(write_reply(n, None, errors))
+    Ok(write_reply(req.reply_gets_times, n, None, errors))
 }
 
 fn insert_one(exec: &mut Exec<'_>, db: &str, coll: &str, doc: &Document) -> StatementResult<()> {
@@ -359,6 +359,7 @@ pub(crate) fn update(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<
         }
     }
     Ok(write_reply(
+        req.reply_gets_times,
         n as i32,
         Some((modified as i32, upserted)),
         errors,
@@ -464,7 +465,7 @@ pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<
             }
         }
     }
-    Ok(write_reply(n, None, errors))
+    Ok(write_reply(req.reply_gets_times, n, None, errors))
 }
 
 /// Checks the shape of a delete statement; returns its filter document and limit.
@@ -656,11 +657,14 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request<'_>) -> Stateme
         (None, Some(_)) => (doc! {"n": 0, "updatedExisting": false}, Bson::Null),
         (None, None) => (doc! {"n": 0}, Bson::Null),
     };
-    Ok(crate::reply::of([
-        ("lastErrorObject", last_error.into()),
-        ("value", value),
-        ("ok", 1.0.into()),
-    ]))
+    Ok(crate::reply::of(
+        req.reply_gets_times,
+        [
+            ("lastErrorObject", last_error.into()),
+            ("value", value),
+            ("ok", 1.0.into()),
+        ],
+    ))
 }
 
 /// The statements array of a write command (non-empty, at most 100,000).
@@ -709,8 +713,13 @@ fn write_error(index: usize, e: &CommandError) -> Bson {
 
 /// A write command's reply, in `mongod`'s order: `n`, an update's `nModified` and
 /// `upserted` (when there are any), `writeErrors` (when there are any), `ok`.
-fn write_reply(n: i32, update: Option<(i32, Vec<Bson>)>, errors: Vec<Bson>) -> Document {
-    let mut reply = crate::reply::document();
+fn write_reply(
+    room: bool,
+    n: i32,
+    update: Option<(i32, Vec<Bson>)>,
+    errors: Vec<Bson>,
+) -> Document {
+    let mut reply = crate::reply::document(room);
     reply.insert("n", n);
     if let Some((modified, upserted)) = update {
         reply.insert("nModified", modified);

@@ -593,7 +593,10 @@ impl Engine {
                 let count = self.shared.failpoints.lock().configure(&req.body)?;
                 let op_time = self.shared.state.lock().last_committed;
                 Outcome {
-                    reply: crate::reply::of([("count", (count as i64).into()), ("ok", 1.0.into())]),
+                    reply: crate::reply::of(
+                        req.reply_gets_times,
+                        [("count", (count as i64).into()), ("ok", 1.0.into())],
+                    ),
                     op_time,
                 }
             }
@@ -659,6 +662,7 @@ impl Engine {
                     txn: None,
                     lsid: req.lsid.clone(),
                     scanned_objects: &self.shared.scanned_objects,
+                    reply_gets_times: req.reply_gets_times,
                 };
                 match (spec.handler)(&mut exec, req) {
                     Ok(mut reply) => {

@@ -149,6 +149,7 @@ impl Engine {
             }),
             lsid: Some(key.clone()),
             scanned_objects: &self.shared.scanned_objects,
+            reply_gets_times: req.reply_gets_times,
         };
         let result = (spec.handler)(&mut exec, req);
         let opened = exec.txn.map(|t| t.opened_cursors).unwrap_or_default();
@@ -311,7 +312,7 @@ impl Engine {
                     Ok(ts) => {
                         session.txn = TxnState::Committed { ts };
                         Ok(Outcome {
-                            reply: crate::reply::ok(),
+                            reply: crate::reply::ok(req.reply_gets_times),
                             op_time: ts.unwrap_or(snapshot),
                         })
                     }
@@ -325,7 +326,7 @@ impl Engine {
                 session.txn = TxnState::Committed { ts };
                 let op_time = ts.unwrap_or(state.last_committed);
                 Ok(Outcome {
-                    reply: crate::reply::ok(),
+                    reply: crate::reply::ok(req.reply_gets_times),
                     op_time,
                 })
             }
@@ -346,7 +347,7 @@ impl Engine {
             TxnState::InProgress(txn) => {
                 self.end_transaction(state, *txn, false)?;
                 Ok(Outcome {
-                    reply: crate::reply::ok(),
+                    reply: crate::reply::ok(req.reply_gets_times),
                     op_time: state.last_committed,
                 })
             }
@@ -383,7 +384,7 @@ impl Engine {
             }
         }
         Ok(Outcome {
-            reply: crate::reply::ok(),
+            reply: crate::reply::ok(req.reply_gets_times),
             op_time: state.last_committed,
         })
     }

@@ -655,3 +655,42 @@ async fn positional_updates_change_the_matched_and_the_filtered_elements() {
         .expect_err("an unused array filter");
     assert_eq!(unused.code(), Some(9), "{unused}");
 }
+
+#[tokio::test]
+async fn a_document_without_an_id_gets_one_first_and_is_told_it() {
+    let client = Client::embedded();
+    let db = client.database("test");
+    let coll = db.collection::<Document>("orders");
+    let original = doc! {"sku": "abc123", "qty": 100, "tags": ["a", {"b": 1}]};
+    let inserted = coll.insert_one(&original).await.expect("insert");
+    let Bson::ObjectId(_) = inserted.inserted_id else {
+        panic!("an ObjectId was expected, got {}", inserted.inserted_id)
+    };
+    let stored = all(&coll, doc! {}).await;
+    let mut expected = doc! {"_id": inserted.inserted_id.clone()};
+    expected.extend(original.clone());
+    assert_eq!(stored, vec![expected]);
+    assert_eq!(stored[0].keys().next().map(String::as_str), Some("_id"));
+    // The caller's document is left as it was.
+    assert!(!original.contains_key("_id"));
+
+    // A typed value without `_id` takes the same way through serde.
+    #[derive(Serialize, Deserialize)]
+    struct Order {
+        sku: String,
+    }
+    let typed = db.collection::<Order>("typed");
+    let many = typed
+        .insert_many([Order { sku: "a".into() }, Order { sku: "b".into() }])
+        .await
+        .expect("insert");
+    let raw = all(&db.collection::<Document>("typed"), doc! {}).await;
+    assert_eq!(raw.len(), 2);
+    for (position, doc) in raw.iter().enumerate() {
+        assert_eq!(doc.keys().next().map(String::as_str), Some("_id"), "{doc}");
+        assert_eq!(
+            Some(doc.get("_id").expect("_id")),
+            many.inserted_ids.get(&position)
+        );
+    }
+}

@@ -16,7 +16,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
     pub fn insert_one(&self, document: impl std::borrow::Borrow<T>) -> InsertOne<'_, T> {
         InsertOne {
             coll: self,
-            document: to_document(document.borrow()),
+            document: to_insert(document.borrow()),
             session: Binding::default(),
             options: Document::new(),
             write_concern: None,
@@ -30,7 +30,7 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
     ) -> InsertMany<'_, T> {
         let documents = documents
             .into_iter()
-            .map(|d| to_document(d.borrow()))
+            .map(|d| to_insert(d.borrow()))
             .collect();
         InsertMany {
             coll: self,
@@ -39,6 +39,21 @@ impl<T: Serialize + DeserializeOwned + Send + Sync> Collection<T> {
             options: Document::new(),
             write_concern: None,
         }
+    }
+}
+
+/// The document to insert for a caller's value. A `Document` without `_id` is copied with a
+/// new `ObjectId` put first as it goes, instead of copied and then rebuilt by [`ensure_id`].
+fn to_insert<T: Serialize + ?Sized>(value: &T) -> Result<Document> {
+    match super::as_document(value) {
+        Some(document) if !document.contains_key("_id") => {
+            let mut with_id = doc! {"_id": ObjectId::new()};
+            for (key, value) in document {
+                with_id.insert(key.clone(), value.clone());
+            }
+            Ok(with_id)
+        }
+        _ => to_document(value),
     }
 }
 

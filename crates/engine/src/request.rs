@@ -234,8 +234,9 @@ pub struct SessionArguments {
 
 /// The generic arguments of a command document, as one pass over its fields finds them.
 /// Commands are small, and a lookup by name hashes the name: one pass costs less than a
-/// lookup for each argument. Type errors are kept, to be reported in a fixed order after the
-/// command's name is checked, as `mongod` does.
+/// lookup for each argument. Type errors are kept, to be reported after the command's name
+/// is checked and in a fixed order (`lsid`, `txnNumber`, `autocommit`, `startTransaction`,
+/// the concerns), whatever the order of the fields.
 pub(crate) struct GenericFields {
     lsid: Option<CommandResult<SessionKey>>,
     txn_number: Option<CommandResult<i64>>,

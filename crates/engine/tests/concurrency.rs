@@ -47,23 +47,33 @@ async fn increment_with_retries(engine: &Engine, seed: u8, rounds: usize) -> usi
     retries
 }
 
+/// An engine holding the counter document `{_id: 1, n: 0}`.
+async fn counter() -> Engine {
+    let engine = Engine::new();
+    let seed = doc! {"insert": "counter", "documents": [{"_id": 1, "n": 0_i64}]};
+    assert_ok(run(&engine, "db", seed).await);
+    engine
+}
+
+/// One task per session seed, each making `rounds` transactional increments; a task returns
+/// how many times it retried.
+fn spawn_incrementers(
+    engine: &Engine,
+    seeds: std::ops::Range<u8>,
+    rounds: usize,
+) -> Vec<tokio::task::JoinHandle<usize>> {
+    seeds
+        .map(|seed| {
+            let engine = engine.clone();
+            tokio::spawn(async move { increment_with_retries(&engine, seed, rounds).await })
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eight_tasks_incrementing_one_document_reach_the_exact_total() {
-    let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "counter", "documents": [{"_id": 1, "n": 0_i64}]},
-        )
-        .await,
-    );
-    let tasks: Vec<_> = (0..8u8)
-        .map(|i| {
-            let engine = engine.clone();
-            tokio::spawn(async move { increment_with_retries(&engine, i, 500).await })
-        })
-        .collect();
+    let engine = counter().await;
+    let tasks = spawn_incrementers(&engine, 0..8, 500);
     let mut retries = 0;
     for task in tasks {
         retries += task.await.expect("task");
@@ -80,21 +90,8 @@ async fn eight_tasks_incrementing_one_document_reach_the_exact_total() {
 /// transaction's end must wake them, however the two interleave.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_waiting_for_transactions_are_all_woken() {
-    let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "counter", "documents": [{"_id": 1, "n": 0_i64}]},
-        )
-        .await,
-    );
-    let transactions: Vec<_> = (0..4u8)
-        .map(|i| {
-            let engine = engine.clone();
-            tokio::spawn(async move { increment_with_retries(&engine, 40 + i, 200).await })
-        })
-        .collect();
+    let engine = counter().await;
+    let transactions = spawn_incrementers(&engine, 40..44, 200);
     let plain_writes: Vec<_> = (0..4)
         .map(|_| {
             let engine = engine.clone();

@@ -208,34 +208,16 @@ async fn an_index_created_after_a_transactions_writes_holds_them_once_it_commits
     let engine = Engine::new();
     let mut s = Session::new(17);
     s.start();
-    assert_ok(run(&engine, "db", s.in_txn(doc! {"create": "fresh"})).await);
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "fresh", "documents": [{"_id": 1, "a": 5}]}),
-        )
-        .await,
-    );
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {
-                "createIndexes": "fresh",
-                "indexes": [{"key": {"a": 1}, "name": "a_1", "unique": true}],
-            }),
-        )
-        .await,
-    );
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "fresh", "documents": [{"_id": 2, "a": 6}]}),
-        )
-        .await,
-    );
+    s.ok_in_txn(&engine, "db", doc! {"create": "fresh"}).await;
+    let first = doc! {"insert": "fresh", "documents": [{"_id": 1, "a": 5}]};
+    s.ok_in_txn(&engine, "db", first).await;
+    let index = doc! {
+        "createIndexes": "fresh",
+        "indexes": [{"key": {"a": 1}, "name": "a_1", "unique": true}],
+    };
+    s.ok_in_txn(&engine, "db", index).await;
+    let second = doc! {"insert": "fresh", "documents": [{"_id": 2, "a": 6}]};
+    s.ok_in_txn(&engine, "db", second).await;
     assert_ok(run(&engine, "admin", s.commit()).await);
     // Both documents, the one written before the index and the one after, are in it.
     assert_eq!(

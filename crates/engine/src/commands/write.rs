@@ -92,10 +92,11 @@ fn encode_for_insert(doc: &Document) -> CommandResult<(Bson, Box<[u8]>)> {
     let id = ObjectId::new();
     let fields = encode(doc)?;
     // The `_id` element: its type byte, "_id" and its terminating NUL, the twelve bytes.
-    let mut bytes = Vec::with_capacity(fields.len() + 17);
-    let length = check_size(fields.len() + 17)?;
+    const ID_ELEMENT: usize = 1 + 4 + 12;
+    let length = check_size(fields.len() + ID_ELEMENT)?;
+    let mut bytes = Vec::with_capacity(fields.len() + ID_ELEMENT);
     bytes.extend_from_slice(&length.to_le_bytes());
-    bytes.push(0x07);
+    bytes.push(bson::spec::ElementType::ObjectId as u8);
     bytes.extend_from_slice(b"_id\0");
     bytes.extend_from_slice(&id.bytes());
     bytes.extend_from_slice(&fields[4..]);

@@ -99,6 +99,11 @@ impl Session {
         cmd
     }
 
+    /// Runs a command of the current transaction on `db` and requires it to succeed.
+    pub async fn ok_in_txn(&mut self, engine: &Engine, db: &str, cmd: Document) -> Document {
+        assert_ok(run(engine, db, self.in_txn(cmd)).await)
+    }
+
     pub fn commit(&mut self) -> Document {
         self.in_txn(doc! {"commitTransaction": 1})
     }

@@ -81,144 +81,192 @@ pub(crate) fn is_acknowledged(op: &Operation, session: Option<&SessionCore>) -> 
 
 impl Client {
     /// Runs an operation in `session`, or in an implicit session of its own.
-    pub(crate) async fn execute(
-        &self,
-        op: Operation,
-        session: Option<&SessionCore>,
-    ) -> Result<Document> {
-        self.ensure_abort_worker();
-        match session {
-            Some(session) => self.execute_in(op, session).await,
-            None if op.is_unacknowledged() => self.execute_unacknowledged(op).await,
-            None => {
-                let implicit = SessionCore::new(self.clone(), SessionOptions::default(), true);
-                let result = self.execute_in(op, &implicit).await;
-                implicit.end();
-                result
+    //
+    // This and the functions below it return async blocks rather than being `async fn`s: an
+    // `async fn` keeps its arguments twice in its state (as given and as moved into the
+    // body), and each future holds the next one down, so every byte counts once per layer and
+    // is copied as each layer starts.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    pub(crate) fn execute<'a>(
+        &'a self,
+        mut op: Operation,
+        session: Option<&'a SessionCore>,
+    ) -> impl Future<Output = Result<Document>> + 'a {
+        async move {
+            self.ensure_abort_worker();
+            match session {
+                Some(session) => self.execute_in(&mut op, session).await,
+                None if op.is_unacknowledged() => self.execute_unacknowledged(&mut op).await,
+                None => {
+                    // Boxed: the session is only needed here, and inline it would widen every
+                    // operation's future.
+                    let implicit = Box::new(SessionCore::new(
+                        self.clone(),
+                        SessionOptions::default(),
+                        true,
+                    ));
+                    let result = self.execute_in(&mut op, &implicit).await;
+                    implicit.end();
+                    result
+                }
             }
         }
     }
 
     /// An unacknowledged write carries no session, as the sessions specification requires.
-    async fn execute_unacknowledged(&self, op: Operation) -> Result<Document> {
-        let mut command = op.command;
-        if let Some(wc) = op
-            .write_concern
-            .as_ref()
-            .and_then(WriteConcern::to_document)
-        {
-            command.insert("writeConcern", wc);
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    fn execute_unacknowledged<'a>(
+        &'a self,
+        op: &'a mut Operation,
+    ) -> impl Future<Output = Result<Document>> + 'a {
+        async move {
+            let mut command = std::mem::take(&mut op.command);
+            if let Some(wc) = op
+                .write_concern
+                .as_ref()
+                .and_then(WriteConcern::to_document)
+            {
+                command.insert("writeConcern", wc);
+            }
+            if let Some(ct) = self.cluster_time() {
+                command.insert("$clusterTime", ct);
+            }
+            self.inner
+                .transport
+                .run(&op.db, command, None, op.read_preference.as_ref(), true)
+                .await
+                .map(|reply| reply.document)
         }
-        if let Some(ct) = self.cluster_time() {
-            command.insert("$clusterTime", ct);
-        }
-        self.inner
-            .transport
-            .run(&op.db, command, None, op.read_preference.as_ref(), true)
-            .await
-            .map(|reply| reply.document)
     }
 
-    async fn execute_in(&self, mut op: Operation, session: &SessionCore) -> Result<Document> {
-        let retry_writes = self.inner.options.retry_writes;
-        // Keep a copy of the command only if it may be sent twice.
-        let may_retry = !session.state.lock().in_transaction()
-            && matches!(op.kind, OpKind::Read | OpKind::Write { retryable: true });
-        let command = if may_retry {
-            op.command.clone()
-        } else {
-            std::mem::take(&mut op.command)
-        };
-        let first = self
-            .attempt(&op, command, session, true, retry_writes)
-            .await;
-        let (error, prepared) = match first {
-            Ok(reply) => return Ok(reply),
-            Err((error, None)) => return Err(error),
-            Err((error, Some(prepared))) => (error, prepared),
-        };
-        let retry = if prepared.retryable_write {
-            error.contains_label(&Label::RetryableWriteError)
-        } else {
-            op.kind == OpKind::Read
-                && !prepared.in_transaction
-                && self.inner.options.retry_reads
-                && error.is_retryable_code()
-        };
-        if !retry {
-            return Err(error);
-        }
-        tracing::debug!(error = %error, command = op.command.keys().next().map(String::as_str), "retrying once");
-        let command = std::mem::take(&mut op.command);
-        match self
-            .attempt(&op, command, session, false, retry_writes)
-            .await
-        {
-            Ok(reply) => Ok(reply),
-            Err((second, _)) if second.contains_label(&Label::NoWritesPerformed) => Err(error),
-            Err((second, _)) => Err(second),
+    /// Runs an operation in `session`, retrying it once if it may be and the error says so.
+    /// The operation is borrowed from the caller's future, not held again in this one.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    fn execute_in<'a>(
+        &'a self,
+        op: &'a mut Operation,
+        session: &'a SessionCore,
+    ) -> impl Future<Output = Result<Document>> + 'a {
+        async move {
+            let retry_writes = self.inner.options.retry_writes;
+            // Keep a copy of the command only if it may be sent twice.
+            let may_retry = !session.state.lock().in_transaction()
+                && matches!(op.kind, OpKind::Read | OpKind::Write { retryable: true });
+            let command = if may_retry {
+                op.command.clone()
+            } else {
+                std::mem::take(&mut op.command)
+            };
+            let (error, prepared) =
+                match self.attempt(op, command, session, true, retry_writes).await {
+                    Ok(reply) => return Ok(reply),
+                    Err((error, None)) => return Err(error),
+                    Err((error, Some(prepared))) => (error, prepared),
+                };
+            let retry = if prepared.retryable_write {
+                error.contains_label(&Label::RetryableWriteError)
+            } else {
+                op.kind == OpKind::Read
+                    && !prepared.in_transaction
+                    && self.inner.options.retry_reads
+                    && error.is_retryable_code()
+            };
+            if !retry {
+                return Err(error);
+            }
+            tracing::debug!(error = %error, command = op.command.keys().next().map(String::as_str), "retrying once");
+            let command = std::mem::take(&mut op.command);
+            match self
+                .attempt(op, command, session, false, retry_writes)
+                .await
+            {
+                Ok(reply) => Ok(reply),
+                Err((second, _)) if second.contains_label(&Label::NoWritesPerformed) => Err(error),
+                Err((second, _)) => Err(second),
+            }
         }
     }
 
     /// Sends the command once; an error comes with how the command was prepared (`None` if it
     /// was refused before sending).
-    async fn attempt(
-        &self,
-        op: &Operation,
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    fn attempt<'a>(
+        &'a self,
+        op: &'a Operation,
         mut command: Document,
-        session: &SessionCore,
+        session: &'a SessionCore,
         first: bool,
         retry_writes: bool,
-    ) -> Result<Document, (Error, Option<Prepared>)> {
-        let (mut envelope, prepared) = session
-            .state
-            .lock()
-            .prepare(op, &mut command, first, retry_writes)
-            .map_err(|e| (e, None))?;
-        envelope.cluster_time = self.newest_cluster_time(session);
-        let envelope = if op.kind == OpKind::Raw {
-            // The user's command may carry session arguments of its own, which the session's
-            // replace: only as fields of the command does that hold.
-            envelope.write_into(&mut command);
-            None
-        } else {
-            Some(envelope)
-        };
-        let selection = if prepared.in_transaction {
-            None
-        } else {
-            op.read_preference.as_ref()
-        };
-        let result = self
-            .inner
-            .transport
-            .run(
-                &op.db,
-                command,
-                envelope,
-                selection,
-                op.is_unacknowledged() && !prepared.in_transaction,
-            )
+    ) -> impl Future<Output = Result<Document, (Error, Option<Prepared>)>> + 'a {
+        async move {
+            let prepared;
+            // The envelope is made inside the awaited expression, so that this future does not
+            // keep room for it beside the one it is moved into.
+            let result = {
+                let (mut envelope, p) = session
+                    .state
+                    .lock()
+                    .prepare(op, &mut command, first, retry_writes)
+                    .map_err(|e| (e, None))?;
+                prepared = p;
+                envelope.cluster_time = self.newest_cluster_time(session);
+                let selection = if prepared.in_transaction {
+                    None
+                } else {
+                    op.read_preference.as_ref()
+                };
+                let unacknowledged = op.is_unacknowledged() && !prepared.in_transaction;
+                let envelope = if op.kind == OpKind::Raw {
+                    // The user's command may carry session arguments of its own, which the
+                    // session's replace: only as fields of the command does that hold.
+                    envelope.write_into(&mut command);
+                    None
+                } else {
+                    Some(envelope)
+                };
+                self.inner
+                    .transport
+                    .run(&op.db, command, envelope, selection, unacknowledged)
+            }
             .await;
-        self.finish(session, &prepared, result)
-            .map_err(|e| (e, Some(prepared)))
+            self.finish(session, &prepared, result)
+                .map_err(|e| (e, Some(prepared)))
+        }
     }
 
     /// Runs `commitTransaction` or `abortTransaction` for the session.
-    pub(crate) async fn run_transaction_end(
-        &self,
-        session: &SessionCore,
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    pub(crate) fn run_transaction_end<'a>(
+        &'a self,
+        session: &'a SessionCore,
         end: crate::session::End,
-    ) -> Result<()> {
-        self.ensure_abort_worker();
-        let (command, mut envelope, prepared) = session.state.lock().end_command(end)?;
-        envelope.cluster_time = self.newest_cluster_time(session);
-        let result = self
-            .inner
-            .transport
-            .run("admin", command, Some(envelope), None, false)
-            .await;
-        self.finish(session, &prepared, result).map(|_| ())
+    ) -> impl Future<Output = Result<()>> + 'a {
+        async move {
+            self.ensure_abort_worker();
+            let (command, mut envelope, prepared) = session.state.lock().end_command(end)?;
+            envelope.cluster_time = self.newest_cluster_time(session);
+            let result = self
+                .inner
+                .transport
+                .run("admin", command, Some(envelope), None, false)
+                .await;
+            self.finish(session, &prepared, result).map(|_| ())
+        }
     }
 
     /// Absorbs a reply into the session and the client and turns it into a result.

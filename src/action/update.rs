@@ -9,6 +9,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::{Binding, BoxFuture, reply_count, session_methods, to_document};
 use crate::collection::{Collection, CollectionInner};
 use crate::errors::{Error, Result};
+use crate::operation::Operation;
 use crate::options::WriteConcern;
 use crate::results::UpdateResult;
 
@@ -302,11 +303,46 @@ struct WriteOptions<'a> {
 }
 
 /// Sends an `update` command of one statement; a single-document update is retryable.
-async fn run_update(
+#[allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+fn run_update<'a>(
+    coll: &'a CollectionInner,
+    statement: UpdateStatement,
+    write: WriteOptions<'a>,
+) -> impl Future<Output = Result<UpdateResult>> + 'a {
+    // An async block, not an `async fn`, so that the statement is held once (see
+    // `Client::execute`).
+    async move {
+        let session = write.session.0;
+        let acknowledged;
+        // The operation is made inside the awaited expression, so that this future does not
+        // keep room for it beside the one it is moved into.
+        let reply = {
+            let op = update_op(coll, statement, write.options, write.write_concern);
+            acknowledged = crate::operation::is_acknowledged(&op, session);
+            coll.client.execute(op, session)
+        }
+        .await?;
+        if !acknowledged {
+            return Ok(UpdateResult {
+                matched_count: 0,
+                modified_count: 0,
+                upserted_id: None,
+            });
+        }
+        update_result(&reply)
+    }
+}
+
+/// The `update` command of one statement.
+fn update_op(
     coll: &CollectionInner,
     statement: UpdateStatement,
-    write: WriteOptions<'_>,
-) -> Result<UpdateResult> {
+    options: Document,
+    write_concern: Option<WriteConcern>,
+) -> Operation {
     let retryable = !statement.multi;
     // `multi` and `upsert` default to false on the server, and are sent only when true: most
     // statements stay within the room a new document has (three fields), without regrowing.
@@ -324,19 +360,10 @@ async fn run_update(
         entry.insert("arrayFilters", filters);
     }
     let mut command = doc! {"update": coll.name.clone(), "updates": [entry], "ordered": true};
-    command.extend(write.options);
+    command.extend(options);
     let mut op = coll.write_op(command, retryable);
-    op.write_concern = write.write_concern.or(op.write_concern);
-    let acknowledged = crate::operation::is_acknowledged(&op, write.session.0);
-    let reply = coll.client.execute(op, write.session.0).await?;
-    if !acknowledged {
-        return Ok(UpdateResult {
-            matched_count: 0,
-            modified_count: 0,
-            upserted_id: None,
-        });
-    }
-    update_result(&reply)
+    op.write_concern = write_concern.or(op.write_concern);
+    op
 }
 
 /// Reads `n`, `nModified` and `upserted` from an `update` reply.

@@ -77,66 +77,74 @@ impl Embedded {
     /// Runs a command on a member; reads sent to a secondary carry `$readPreference` (which
     /// is how a member knows a secondary may answer). The session's arguments go to the engine
     /// apart from the command, as values.
-    pub async fn run(
-        &self,
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    pub fn run<'a>(
+        &'a self,
         member: usize,
-        db: &str,
+        db: &'a str,
         mut command: Document,
         envelope: Option<Envelope>,
-        selection: Option<&ReadPreference>,
+        selection: Option<&'a ReadPreference>,
         unacknowledged: bool,
-    ) -> Result<Reply> {
-        self.set.ensure_started();
-        let engine = self
-            .set
-            .member(member)
-            .ok_or_else(|| Error::invalid_argument(format!("no member {member}")))?;
-        if member != self.set.primary_index()
-            && let Some(preference) = selection
-        {
-            command.insert("$readPreference", preference.to_document());
-        }
-        // The engine's future is made inside each `.await` expression: a future held in a
-        // local or passed to an async function would take room twice in this one's state.
-        let reply = match (envelope, self.socket_timeout) {
-            (Some(envelope), None) => engine
-                .run_with_session(&self.client_info, db, command, session_arguments(envelope))
-                .await
-                .map(Reply::from_response),
-            (Some(envelope), Some(limit)) => tokio::time::timeout(
-                limit,
-                engine.run_with_session(
-                    &self.client_info,
-                    db,
-                    command,
-                    session_arguments(envelope),
-                ),
-            )
-            .await
-            .map_err(|_| socket_timeout(limit))?
-            .map(Reply::from_response),
-            (None, None) => engine
-                .run_command_as(&self.client_info, db, command)
-                .await
-                .map(Reply::from_document),
-            (None, Some(limit)) => {
-                tokio::time::timeout(limit, engine.run_command_as(&self.client_info, db, command))
-                    .await
-                    .map_err(|_| socket_timeout(limit))?
-                    .map(Reply::from_document)
+    ) -> impl Future<Output = Result<Reply>> + 'a {
+        // An async block, not an `async fn`, for the reason given in `Client::execute`.
+        async move {
+            self.set.ensure_started();
+            let engine = self
+                .set
+                .member(member)
+                .ok_or_else(|| Error::invalid_argument(format!("no member {member}")))?;
+            if member != self.set.primary_index()
+                && let Some(preference) = selection
+            {
+                command.insert("$readPreference", preference.to_document());
             }
+            let client = &self.client_info;
+            // Each engine future is made inside its `.await` expression: a future held in a
+            // local would take room twice in this one's state.
+            // Matched without a tuple of the two: the tuple would keep room for the envelope
+            // beside the engine's future.
+            let reply = match self.socket_timeout {
+                None if envelope.is_some() => engine
+                    .run_with_session(client, db, command, session_arguments(envelope))
+                    .await
+                    .map(Reply::from_response),
+                Some(limit) if envelope.is_some() => tokio::time::timeout(
+                    limit,
+                    engine.run_with_session(client, db, command, session_arguments(envelope)),
+                )
+                .await
+                .map_err(|_| socket_timeout(limit))?
+                .map(Reply::from_response),
+                None => engine
+                    .run_command_as(client, db, command)
+                    .await
+                    .map(Reply::from_document),
+                Some(limit) => {
+                    tokio::time::timeout(limit, engine.run_command_as(client, db, command))
+                        .await
+                        .map_err(|_| socket_timeout(limit))?
+                        .map(Reply::from_document)
+                }
+            }
+            .map_err(|_| Error::network("the connection closed without a reply"))?;
+            if unacknowledged {
+                // The client asked for no acknowledgment: whatever happened is not reported.
+                return Ok(Reply::from_document(doc! {"ok": 1.0}));
+            }
+            Ok(reply)
         }
-        .map_err(|_| Error::network("the connection closed without a reply"))?;
-        if unacknowledged {
-            // The client asked for no acknowledgment: whatever happened is not reported.
-            return Ok(Reply::from_document(doc! {"ok": 1.0}));
-        }
-        Ok(reply)
     }
 }
 
-/// The session's arguments as the engine takes them.
-fn session_arguments(envelope: Envelope) -> SessionArguments {
+/// The session's arguments as the engine takes them (none if there is no envelope).
+fn session_arguments(envelope: Option<Envelope>) -> SessionArguments {
+    let Some(envelope) = envelope else {
+        return SessionArguments::default();
+    };
     SessionArguments {
         lsid: envelope.lsid.map(SessionKey::from_uuid),
         txn_number: envelope.txn_number,

@@ -140,19 +140,21 @@ impl Transport {
 
     /// Runs a command on a member, with the session's arguments apart from it (or, when
     /// `envelope` is `None`, in it). A closed connection is a network error.
-    pub async fn run(
-        &self,
+    ///
+    /// The transport's own future, not a layer around it (see `Client::execute` on why
+    /// futures are kept small).
+    pub fn run<'a>(
+        &'a self,
         member: usize,
-        db: &str,
+        db: &'a str,
         command: Document,
         envelope: Option<Envelope>,
-        selection: Option<&ReadPreference>,
+        selection: Option<&'a ReadPreference>,
         unacknowledged: bool,
-    ) -> Result<Reply> {
+    ) -> impl Future<Output = Result<Reply>> + 'a {
         match self {
             Transport::Embedded(e) => {
                 e.run(member, db, command, envelope, selection, unacknowledged)
-                    .await
             }
         }
     }
@@ -193,23 +195,52 @@ impl Dispatcher {
 
     /// Runs a command, emitting its started event and its succeeded or failed event. The
     /// session's arguments come in `envelope`, or in the command when it is `None`.
-    pub async fn run(
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    pub fn run<'a>(
+        &'a self,
+        db: &'a str,
+        command: Document,
+        envelope: Option<Envelope>,
+        selection: Option<&'a ReadPreference>,
+        unacknowledged: bool,
+    ) -> impl Future<Output = Result<Reply>> + 'a {
+        // An async block, not an `async fn`, for the reason given in `Client::execute`.
+        async move {
+            let member = self.transport.select(selection)?;
+            let monitored = self.events.is_some()
+                || tracing::enabled!(target: "causeway::command", tracing::Level::DEBUG);
+            if monitored {
+                // Boxed: inline, the monitored path's state would widen every command's future.
+                Box::pin(self.run_monitored(
+                    member,
+                    db,
+                    command,
+                    envelope,
+                    selection,
+                    unacknowledged,
+                ))
+                .await
+            } else {
+                self.transport
+                    .run(member, db, command, envelope, selection, unacknowledged)
+                    .await
+            }
+        }
+    }
+
+    /// Runs a command on `member` and reports it to command monitoring.
+    async fn run_monitored(
         &self,
+        member: usize,
         db: &str,
         mut command: Document,
         envelope: Option<Envelope>,
         selection: Option<&ReadPreference>,
         unacknowledged: bool,
     ) -> Result<Reply> {
-        let member = self.transport.select(selection)?;
-        let monitored = self.events.is_some()
-            || tracing::enabled!(target: "causeway::command", tracing::Level::DEBUG);
-        if !monitored {
-            return self
-                .transport
-                .run(member, db, command, envelope, selection, unacknowledged)
-                .await;
-        }
         // Monitoring shows the command as sent, session arguments included.
         if let Some(envelope) = envelope {
             envelope.write_into(&mut command);

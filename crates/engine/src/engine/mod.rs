@@ -94,6 +94,12 @@ pub struct ClientInfo {
     pub connection_id: Option<i64>,
 }
 
+/// The client of commands run without one.
+static ANONYMOUS: ClientInfo = ClientInfo {
+    app_name: None,
+    connection_id: None,
+};
+
 /// The connection was closed without a reply (the `closeConnection` fail point).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the connection closed without a reply")]
@@ -299,37 +305,51 @@ impl Engine {
     }
 
     /// Runs one command on database `db` for an anonymous client; see [`Engine::run_command_as`].
-    pub async fn run_command(
-        &self,
-        db: &str,
+    pub fn run_command<'a>(
+        &'a self,
+        db: &'a str,
         command: Document,
-    ) -> Result<Document, ConnectionClosed> {
-        self.run_command_as(&ClientInfo::default(), db, command)
-            .await
+    ) -> impl Future<Output = Result<Document, ConnectionClosed>> + 'a {
+        self.run_command_as(&ANONYMOUS, db, command)
     }
 
     /// Runs one command on database `db` and returns the reply `mongod` would send: `{ok: 1,
     /// ...}` or `{ok: 0, errmsg, code, codeName, errorLabels}`, always with `operationTime` and
     /// `$clusterTime`. `Err(ConnectionClosed)` means the connection must close without a reply.
-    pub async fn run_command_as(
-        &self,
-        client: &ClientInfo,
-        db: &str,
+    ///
+    /// Nothing happens until the future is first polled.
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    pub fn run_command_as<'a>(
+        &'a self,
+        client: &'a ClientInfo,
+        db: &'a str,
         command: Document,
-    ) -> Result<Document, ConnectionClosed> {
-        let fields = GenericFields::find(&command);
-        if let Some(ts) = fields.cluster_time {
-            self.shared.clock.advance(ts);
+    ) -> impl Future<Output = Result<Document, ConnectionClosed>> + 'a {
+        // An async block rather than an `async fn`: the latter keeps its arguments twice in
+        // its state, and every caller's future holds this one.
+        async move {
+            // The fields are found inside the awaited expression, so that this future keeps no
+            // room for them while the command runs.
+            let response = {
+                let fields = GenericFields::find(&command);
+                if let Some(ts) = fields.cluster_time {
+                    self.shared.clock.advance(ts);
+                }
+                let (action, summary) = self.admit(
+                    client,
+                    &command,
+                    fields.has_txn_number(),
+                    fields.has_autocommit(),
+                );
+                let request = Request::parse_found(db, command, fields);
+                self.respond(client, summary, action, request)
+            }
+            .await?;
+            Ok(response.into_document())
         }
-        let (action, summary) = self.admit(
-            client,
-            &command,
-            fields.has_txn_number(),
-            fields.has_autocommit(),
-        );
-        let request = Request::parse_found(db, command, fields);
-        let response = self.respond(client, &summary, action, request).await?;
-        Ok(response.into_document())
     }
 
     /// Runs one command whose session arguments come apart from it, as an in-process client
@@ -356,29 +376,31 @@ impl Engine {
     /// #     tokio::runtime::Builder::new_current_thread().enable_time().build().expect("runtime").block_on(f)
     /// # }
     /// ```
-    pub async fn run_with_session(
-        &self,
-        client: &ClientInfo,
-        db: &str,
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    pub fn run_with_session<'a>(
+        &'a self,
+        client: &'a ClientInfo,
+        db: &'a str,
         command: Document,
         session: SessionArguments,
-    ) -> Result<Response, ConnectionClosed> {
-        if let Some(ts) = session.cluster_time {
-            self.shared.clock.advance(ts);
+    ) -> impl Future<Output = Result<Response, ConnectionClosed>> + 'a {
+        // An async block for the reason given in `run_command_as`.
+        async move {
+            if let Some(ts) = session.cluster_time {
+                self.shared.clock.advance(ts);
+            }
+            let (action, summary) = self.admit(
+                client,
+                &command,
+                session.txn_number.is_some(),
+                session.autocommit.is_some(),
+            );
+            let request = Request::with_session(db, command, session);
+            self.respond(client, summary, action, request).await
         }
-        let (action, summary) = self.admit(
-            client,
-            &command,
-            session.txn_number.is_some(),
-            session.autocommit.is_some(),
-        );
-        self.respond(
-            client,
-            &summary,
-            action,
-            Request::with_session(db, command, session),
-        )
-        .await
     }
 
     /// What a fail point does to `command` from `client`, if one fires, and what the label
@@ -389,13 +411,15 @@ impl Engine {
         command: &Document,
         has_txn_number: bool,
         has_autocommit: bool,
-    ) -> (Option<FailAction>, RequestSummary) {
+    ) -> (Option<Box<FailAction>>, RequestSummary) {
         let name = command.keys().next().map_or("", String::as_str);
+        // Boxed: fail points fire rarely, and every command's future would carry its room.
         let action = self
             .shared
             .failpoints
             .lock()
-            .check(name, client.app_name.as_deref());
+            .check(name, client.app_name.as_deref())
+            .map(Box::new);
         let summary = RequestSummary {
             commit_or_abort: matches!(name, "commitTransaction" | "abortTransaction"),
             has_txn_number,
@@ -406,53 +430,60 @@ impl Engine {
 
     /// Runs a parsed command (or answers its parse error), doing what a fail point that
     /// fired for it says.
-    async fn respond(
-        &self,
-        client: &ClientInfo,
-        summary: &RequestSummary,
-        action: Option<FailAction>,
-        request: CommandResult<Request<'_>>,
-    ) -> Result<Response, ConnectionClosed> {
-        let mut labels_override = None;
-        let mut injected_wc_error = None;
-        if let Some(FailAction {
-            close_connection,
-            block,
-            error,
-            write_concern_error,
-            labels_override: lo,
-        }) = action
-        {
-            if let Some(delay) = block {
-                tokio::time::sleep(delay).await;
+    #[allow(
+        clippy::manual_async_fn,
+        reason = "an async fn would hold its arguments twice"
+    )]
+    fn respond<'a>(
+        &'a self,
+        client: &'a ClientInfo,
+        summary: RequestSummary,
+        action: Option<Box<FailAction>>,
+        request: CommandResult<Request<'a>>,
+    ) -> impl Future<Output = Result<Response, ConnectionClosed>> + 'a {
+        // An async block for the reason given in `run_command_as`.
+        async move {
+            let mut labels_override = None;
+            let mut injected_wc_error = None;
+            if let Some(action) = action {
+                let FailAction {
+                    close_connection,
+                    block,
+                    error,
+                    write_concern_error,
+                    labels_override: lo,
+                } = *action;
+                if let Some(delay) = block {
+                    tokio::time::sleep(delay).await;
+                }
+                if close_connection {
+                    return Err(ConnectionClosed);
+                }
+                labels_override = lo;
+                if let Some(error) = error {
+                    let reply = error.to_reply();
+                    return Ok(self.decorate(reply, None, &summary, labels_override.as_deref()));
+                }
+                injected_wc_error = write_concern_error;
             }
-            if close_connection {
-                return Err(ConnectionClosed);
+            // Matched by reference: moved into a local, the request would take room twice in
+            // this future while the command runs.
+            let result = match &request {
+                Ok(req) if matches!(req.name(), "hello" | "isMaster" | "ismaster") => {
+                    Ok(self.hello(req, client))
+                }
+                Ok(req) => self.execute(req).await,
+                Err(e) => Err(e.clone()),
+            };
+            let (mut reply, op_time) = match result {
+                Ok(outcome) => (outcome.reply, Some(outcome.op_time)),
+                Err(e) => (e.to_reply(), None),
+            };
+            if let Some(wce) = injected_wc_error {
+                reply.insert("writeConcernError", wce);
             }
-            labels_override = lo;
-            if let Some(error) = error {
-                let reply = error.to_reply();
-                return Ok(self.decorate(reply, None, summary, labels_override.as_deref()));
-            }
-            injected_wc_error = write_concern_error;
+            Ok(self.decorate(reply, op_time, &summary, labels_override.as_deref()))
         }
-        // Matched by reference: moved into a local, the request would take room twice in
-        // this future while the command runs.
-        let result = match &request {
-            Ok(req) if matches!(req.name(), "hello" | "isMaster" | "ismaster") => {
-                Ok(self.hello(req, client))
-            }
-            Ok(req) => self.execute(req).await,
-            Err(e) => Err(e.clone()),
-        };
-        let (mut reply, op_time) = match result {
-            Ok(outcome) => (outcome.reply, Some(outcome.op_time)),
-            Err(e) => (e.to_reply(), None),
-        };
-        if let Some(wce) = injected_wc_error {
-            reply.insert("writeConcernError", wce);
-        }
-        Ok(self.decorate(reply, op_time, summary, labels_override.as_deref()))
     }
 
     /// Adds the error labels, and the operation and cluster times.

@@ -69,7 +69,9 @@ impl Engine {
             return Ok(());
         }
         let deadline = req.max_time.map(|t| Instant::now() + t);
-        if replication.wait_applied(*me, target, deadline).await {
+        // Boxed, here and below: most commands never wait, and inline the wait's state would
+        // widen every command's future (and every future that holds one).
+        if Box::pin(replication.wait_applied(*me, target, deadline)).await {
             Ok(())
         } else {
             Err(CommandError::new(
@@ -130,7 +132,7 @@ impl Engine {
             .and_then(|wc| wc.timeout)
             .filter(|t| !t.is_zero())
             .map(|t| Instant::now() + t);
-        if replication.wait_for(op_time, needed, deadline).await {
+        if Box::pin(replication.wait_for(op_time, needed, deadline)).await {
             None
         } else {
             Some(doc! {

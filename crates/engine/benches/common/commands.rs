@@ -10,7 +10,9 @@
 //! runtime again for every command.
 
 use bson::{Binary, Document, doc, spec::BinarySubtype};
-use causeway_engine::Engine;
+use causeway_engine::request::SessionArguments;
+use causeway_engine::session::SessionKey;
+use causeway_engine::{ClientInfo, Engine};
 use criterion::{Criterion, Throughput, criterion_group};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -74,8 +76,8 @@ pub fn crud(c: &mut Criterion) {
     group.finish();
 }
 
-pub fn seed_transaction(c: &mut Criterion) {
-    let rt = runtime();
+/// An engine holding the seed's stock, indexed by `sku`.
+fn seed_engine(rt: &tokio::runtime::Runtime) -> Engine {
     let engine = Engine::new();
     rt.block_on(async {
         run(
@@ -91,6 +93,12 @@ pub fn seed_transaction(c: &mut Criterion) {
         )
         .await;
     });
+    engine
+}
+
+pub fn seed_transaction(c: &mut Criterion) {
+    let rt = runtime();
+    let engine = seed_engine(&rt);
     let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![9; 16] }};
     let mut txn_number = 0_i64;
     let mut group = c.benchmark_group("engine");
@@ -120,4 +128,51 @@ pub fn seed_transaction(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, crud, seed_transaction);
+/// The seed transaction through `Engine::run_with_session`, the embedded client's path: the
+/// same command documents without their session fields, which travel as values, and replies
+/// whose times come back as values instead of fields. Not the wire's shape (the reply lacks
+/// `operationTime` and `$clusterTime`), so not the figure the command-level target is held to.
+pub fn seed_transaction_session_values(c: &mut Criterion) {
+    let rt = runtime();
+    let engine = seed_engine(&rt);
+    let client = ClientInfo::default();
+    let mut txn_number = 0_i64;
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+    let (engine, client) = (&engine, &client);
+    group.bench_function("seed_transaction_session_values", |b| {
+        b.to_async(&rt).iter(|| {
+            txn_number += 1;
+            let session = move |start_transaction| SessionArguments {
+                lsid: Some(SessionKey::from_uuid([9; 16])),
+                txn_number: Some(txn_number),
+                autocommit: Some(false),
+                start_transaction,
+                ..SessionArguments::default()
+            };
+            async move {
+                let ok = |reply: &Document| assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply}");
+                let insert = doc! {"insert": "orders", "documents": [{"sku": "abc123", "qty": 100}]};
+                let response = engine.run_with_session(client, "shop", insert, session(true)).await.expect("reply");
+                ok(&response.reply);
+                let update = doc! {
+                    "update": "inventory",
+                    "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}}],
+                };
+                let response = engine.run_with_session(client, "shop", update, session(false)).await.expect("reply");
+                assert_eq!(response.reply.get_i32("nModified").ok(), Some(1));
+                let commit = doc! {"commitTransaction": 1};
+                let response = engine.run_with_session(client, "admin", commit, session(false)).await.expect("reply");
+                ok(&response.reply);
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    crud,
+    seed_transaction,
+    seed_transaction_session_values
+);

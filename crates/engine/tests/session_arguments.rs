@@ -147,3 +147,22 @@ async fn a_transient_error_given_apart_gets_its_label() {
         vec!["TransientTransactionError".to_owned()]
     );
 }
+
+/// Every future that runs a command holds the engine's future, and each is copied as it
+/// starts (and boxed by most callers): the engine's entry points keep theirs to about a
+/// kilobyte in a release build. Debug builds lay futures out larger, so the bound here is
+/// looser; it catches the growth an argument kept twice or a wide wait inlined would bring.
+#[test]
+fn command_futures_stay_small() {
+    let engine = Engine::new();
+    let client = ClientInfo::default();
+    let with_session =
+        engine.run_with_session(&client, "db", doc! {"ping": 1}, SessionArguments::default());
+    let plain = engine.run_command("db", doc! {"ping": 1});
+    for (name, size) in [
+        ("run_with_session", std::mem::size_of_val(&with_session)),
+        ("run_command", std::mem::size_of_val(&plain)),
+    ] {
+        assert!(size <= 1536, "{name}'s future takes {size} bytes");
+    }
+}

@@ -8,32 +8,28 @@ use common::*;
 
 async fn seeded() -> Engine {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "inventory", "documents": [
-                {"_id": 1, "sku": "abc123", "qty": 100, "tags": ["a", "b"]},
-                {"_id": 2, "sku": "def456", "qty": 5, "tags": ["b"]},
-                {"_id": 3, "sku": "ghi789", "qty": 50, "dims": {"w": 2}},
-            ]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "inventory", "documents": [
+            {"_id": 1, "sku": "abc123", "qty": 100, "tags": ["a", "b"]},
+            {"_id": 2, "sku": "def456", "qty": 5, "tags": ["b"]},
+            {"_id": 3, "sku": "ghi789", "qty": 50, "dims": {"w": 2}},
+        ]},
+    )
+    .await;
     engine
 }
 
 #[tokio::test]
 async fn insert_generates_ids_and_reports_duplicates() {
     let engine = seeded().await;
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "inventory", "documents": [{"sku": "new"}]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "inventory", "documents": [{"sku": "new"}]},
+    )
+    .await;
     assert_eq!(reply.get_i32("n").ok(), Some(1));
     let docs = find_all(&engine, "shop", "inventory", doc! {"sku": "new"}).await;
     assert!(matches!(docs[0].get("_id"), Some(Bson::ObjectId(_))));
@@ -43,14 +39,12 @@ async fn insert_generates_ids_and_reports_duplicates() {
         "_id comes first"
     );
 
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "inventory", "documents": [{"_id": 9}, {"_id": 1}, {"_id": 10}]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "inventory", "documents": [{"_id": 9}, {"_id": 1}, {"_id": 10}]},
+    )
+    .await;
     assert_eq!(
         reply.get_i32("n").ok(),
         Some(1),
@@ -74,14 +68,12 @@ async fn insert_generates_ids_and_reports_duplicates() {
             .starts_with("E11000 duplicate key error collection: shop.inventory index: _id_")
     );
 
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "inventory", "ordered": false, "documents": [{"_id": 1}, {"_id": 11}]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "inventory", "ordered": false, "documents": [{"_id": 1}, {"_id": 11}]},
+    )
+    .await;
     assert_eq!(
         reply.get_i32("n").ok(),
         Some(1),
@@ -151,10 +143,10 @@ async fn insert_refuses_bad_documents_and_changes_nothing() {
 #[tokio::test]
 async fn find_sorts_skips_limits_projects_and_batches() {
     let engine = seeded().await;
-    let reply = assert_ok(run(&engine, "shop", doc! {
+    let reply = run_ok(&engine, "shop", doc! {
         "find": "inventory", "filter": {"qty": {"$gte": 5}}, "sort": {"qty": -1}, "skip": 1, "limit": 2,
         "projection": {"sku": 1, "_id": 0},
-    }).await);
+    }).await;
     assert_eq!(
         first_batch(&reply),
         vec![doc! {"sku": "ghi789"}, doc! {"sku": "def456"}]
@@ -163,21 +155,19 @@ async fn find_sorts_skips_limits_projects_and_batches() {
     assert_eq!(cursor.get_i64("id").ok(), Some(0));
     assert_eq!(cursor.get_str("ns").ok(), Some("shop.inventory"));
 
-    let reply = assert_ok(run(&engine, "shop", doc! {"find": "inventory", "batchSize": 2}).await);
+    let reply = run_ok(&engine, "shop", doc! {"find": "inventory", "batchSize": 2}).await;
     assert_eq!(first_batch(&reply).len(), 2);
     let id = reply
         .get_document("cursor")
         .and_then(|c| c.get_i64("id"))
         .expect("id");
     assert_ne!(id, 0);
-    let more = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"getMore": id, "collection": "inventory"},
-        )
-        .await,
-    );
+    let more = run_ok(
+        &engine,
+        "shop",
+        doc! {"getMore": id, "collection": "inventory"},
+    )
+    .await;
     let next = more.get_document("cursor").expect("cursor");
     assert_eq!(next.get_array("nextBatch").map(|b| b.len()).ok(), Some(1));
     assert_eq!(next.get_i64("id").ok(), Some(0));
@@ -189,19 +179,17 @@ async fn find_sorts_skips_limits_projects_and_batches() {
     .await;
     assert_eq!(code_name(&gone), Some("CursorNotFound"));
 
-    let reply = assert_ok(run(&engine, "shop", doc! {"find": "inventory", "batchSize": 1}).await);
+    let reply = run_ok(&engine, "shop", doc! {"find": "inventory", "batchSize": 1}).await;
     let id = reply
         .get_document("cursor")
         .and_then(|c| c.get_i64("id"))
         .expect("id");
-    let killed = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"killCursors": "inventory", "cursors": [id, 12345_i64]},
-        )
-        .await,
-    );
+    let killed = run_ok(
+        &engine,
+        "shop",
+        doc! {"killCursors": "inventory", "cursors": [id, 12345_i64]},
+    )
+    .await;
     assert_eq!(
         killed.get_array("cursorsKilled").map(|a| a.len()).ok(),
         Some(1)
@@ -211,7 +199,7 @@ async fn find_sorts_skips_limits_projects_and_batches() {
         Some(1)
     );
 
-    let missing = assert_ok(run(&engine, "shop", doc! {"find": "nothing"}).await);
+    let missing = run_ok(&engine, "shop", doc! {"find": "nothing"}).await;
     assert!(first_batch(&missing).is_empty());
 }
 
@@ -242,12 +230,12 @@ async fn find_refuses_malformed_filters_naming_the_problem() {
 #[tokio::test]
 async fn update_counts_matches_modifications_and_upserts() {
     let engine = seeded().await;
-    let reply = assert_ok(run(&engine, "shop", doc! {"update": "inventory", "updates": [
+    let reply = run_ok(&engine, "shop", doc! {"update": "inventory", "updates": [
         {"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}},
         {"q": {"qty": {"$lt": 1000}}, "u": {"$set": {"checked": true}}, "multi": true},
         {"q": {"sku": "zzz"}, "u": {"$set": {"qty": 1}, "$setOnInsert": {"new": true}}, "upsert": true},
         {"q": {"_id": 2}, "u": {"$set": {"qty": 5}}},
-    ]}).await);
+    ]}).await;
     assert_eq!(reply.get_i32("n").ok(), Some(1 + 3 + 1 + 1));
     assert_eq!(reply.get_i32("nModified").ok(), Some(1 + 3));
     let upserted = reply.get_array("upserted").expect("upserted")[0]
@@ -262,32 +250,28 @@ async fn update_counts_matches_modifications_and_upserts() {
     let abc = find_all(&engine, "shop", "inventory", doc! {"_id": 1}).await;
     assert_eq!(abc[0].get_i32("qty").ok(), Some(0));
 
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"update": "inventory", "updates": [
-                {"q": {"_id": 1}, "u": {"$set": {"_id": 99}}},
-            ]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"update": "inventory", "updates": [
+            {"q": {"_id": 1}, "u": {"$set": {"_id": 99}}},
+        ]},
+    )
+    .await;
     let error = reply.get_array("writeErrors").expect("writeErrors")[0]
         .as_document()
         .expect("doc")
         .clone();
     assert_eq!(error.get_str("codeName").ok(), Some("ImmutableField"));
 
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"update": "inventory", "updates": [
-                {"q": {"_id": 2}, "u": {"sku": "replaced"}},
-            ]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"update": "inventory", "updates": [
+            {"q": {"_id": 2}, "u": {"sku": "replaced"}},
+        ]},
+    )
+    .await;
     assert_eq!(reply.get_i32("nModified").ok(), Some(1));
     assert_eq!(
         find_all(&engine, "shop", "inventory", doc! {"_id": 2}).await,
@@ -307,9 +291,14 @@ async fn update_counts_matches_modifications_and_upserts() {
 #[tokio::test]
 async fn upsert_copies_equality_fields_of_the_filter() {
     let engine = Engine::new();
-    assert_ok(run(&engine, "db", doc! {"update": "c", "updates": [
-        {"q": {"_id": 7, "a.b": 1, "n": {"$gt": 5}}, "u": {"$set": {"x": 1}}, "upsert": true},
-    ]}).await);
+    run_ok(
+        &engine,
+        "db",
+        doc! {"update": "c", "updates": [
+            {"q": {"_id": 7, "a.b": 1, "n": {"$gt": 5}}, "u": {"$set": {"x": 1}}, "upsert": true},
+        ]},
+    )
+    .await;
     assert_eq!(
         find_all(&engine, "db", "c", doc! {}).await,
         vec![doc! {"_id": 7, "a": {"b": 1}, "x": 1}]
@@ -319,23 +308,19 @@ async fn upsert_copies_equality_fields_of_the_filter() {
 #[tokio::test]
 async fn delete_removes_one_or_all_matches() {
     let engine = seeded().await;
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"delete": "inventory", "deletes": [{"q": {"tags": "b"}, "limit": 1}]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"delete": "inventory", "deletes": [{"q": {"tags": "b"}, "limit": 1}]},
+    )
+    .await;
     assert_eq!(reply.get_i32("n").ok(), Some(1));
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"delete": "inventory", "deletes": [{"q": {}, "limit": 0}]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"delete": "inventory", "deletes": [{"q": {}, "limit": 0}]},
+    )
+    .await;
     assert_eq!(reply.get_i32("n").ok(), Some(2));
     assert!(
         find_all(&engine, "shop", "inventory", doc! {})
@@ -354,9 +339,9 @@ async fn delete_removes_one_or_all_matches() {
 #[tokio::test]
 async fn find_and_modify_returns_the_old_or_new_document() {
     let engine = seeded().await;
-    let reply = assert_ok(run(&engine, "shop", doc! {
+    let reply = run_ok(&engine, "shop", doc! {
         "findAndModify": "inventory", "query": {"qty": {"$gt": 1}}, "sort": {"qty": 1}, "update": {"$inc": {"qty": 1}},
-    }).await);
+    }).await;
     assert_eq!(
         reply
             .get_document("value")
@@ -371,21 +356,19 @@ async fn find_and_modify_returns_the_old_or_new_document() {
             .ok(),
         Some(true)
     );
-    let reply = assert_ok(run(&engine, "shop", doc! {
+    let reply = run_ok(&engine, "shop", doc! {
         "findAndModify": "inventory", "query": {"_id": 2}, "update": {"$inc": {"qty": 1}}, "new": true, "fields": {"qty": 1},
-    }).await);
+    }).await;
     assert_eq!(
         reply.get_document("value").ok(),
         Some(&doc! {"_id": 2, "qty": 7})
     );
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"findAndModify": "inventory", "query": {"_id": 3}, "remove": true},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"findAndModify": "inventory", "query": {"_id": 3}, "remove": true},
+    )
+    .await;
     assert_eq!(
         reply
             .get_document("value")
@@ -393,9 +376,9 @@ async fn find_and_modify_returns_the_old_or_new_document() {
             .ok(),
         Some("ghi789")
     );
-    let reply = assert_ok(run(&engine, "shop", doc! {
+    let reply = run_ok(&engine, "shop", doc! {
         "findAndModify": "inventory", "query": {"_id": 50}, "update": {"$set": {"a": 1}}, "upsert": true, "new": true,
-    }).await);
+    }).await;
     assert_eq!(
         reply.get_document("value").ok(),
         Some(&doc! {"_id": 50, "a": 1})
@@ -407,14 +390,12 @@ async fn find_and_modify_returns_the_old_or_new_document() {
             .ok(),
         Some(50)
     );
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"findAndModify": "inventory", "query": {"_id": 404}, "remove": true},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"findAndModify": "inventory", "query": {"_id": 404}, "remove": true},
+    )
+    .await;
     assert_eq!(reply.get("value"), Some(&Bson::Null));
     let reply = run(
         &engine,
@@ -428,81 +409,69 @@ async fn find_and_modify_returns_the_old_or_new_document() {
 #[tokio::test]
 async fn count_and_distinct() {
     let engine = seeded().await;
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"count": "inventory", "query": {"qty": {"$gt": 10}}},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"count": "inventory", "query": {"qty": {"$gt": 10}}},
+    )
+    .await;
     assert_eq!(reply.get_i32("n").ok(), Some(2));
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"count": "inventory", "skip": 1, "limit": 1},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"count": "inventory", "skip": 1, "limit": 1},
+    )
+    .await;
     assert_eq!(reply.get_i32("n").ok(), Some(1));
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"distinct": "inventory", "key": "tags"},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"distinct": "inventory", "key": "tags"},
+    )
+    .await;
     assert_eq!(
         reply.get_array("values").ok(),
         Some(&vec![Bson::String("a".into()), Bson::String("b".into())])
     );
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"distinct": "inventory", "key": "dims.w", "query": {}},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"distinct": "inventory", "key": "dims.w", "query": {}},
+    )
+    .await;
     assert_eq!(reply.get_array("values").ok(), Some(&vec![Bson::Int32(2)]));
 }
 
 #[tokio::test]
 async fn indexes_are_created_listed_used_and_dropped() {
     let engine = seeded().await;
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"createIndexes": "inventory", "indexes": [
-                {"key": {"sku": 1}, "name": "sku_1", "unique": true},
-                {"key": {"qty": -1, "sku": 1}, "name": "qty_-1_sku_1"},
-            ]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"createIndexes": "inventory", "indexes": [
+            {"key": {"sku": 1}, "name": "sku_1", "unique": true},
+            {"key": {"qty": -1, "sku": 1}, "name": "qty_-1_sku_1"},
+        ]},
+    )
+    .await;
     assert_eq!(reply.get_i32("numIndexesBefore").ok(), Some(1));
     assert_eq!(reply.get_i32("numIndexesAfter").ok(), Some(3));
-    let again = assert_ok(run(&engine, "shop", doc! {"createIndexes": "inventory", "indexes": [{"key": {"sku": 1}, "name": "sku_1", "unique": true}]}).await);
+    let again = run_ok(&engine, "shop", doc! {"createIndexes": "inventory", "indexes": [{"key": {"sku": 1}, "name": "sku_1", "unique": true}]}).await;
     assert_eq!(again.get_i32("numIndexesAfter").ok(), Some(3));
 
-    let listed = assert_ok(run(&engine, "shop", doc! {"listIndexes": "inventory"}).await);
+    let listed = run_ok(&engine, "shop", doc! {"listIndexes": "inventory"}).await;
     let names: Vec<String> = first_batch(&listed)
         .iter()
         .map(|i| i.get_str("name").expect("name").to_owned())
         .collect();
     assert_eq!(names, vec!["_id_", "sku_1", "qty_-1_sku_1"]);
 
-    let dup = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "inventory", "documents": [{"sku": "abc123"}]},
-        )
-        .await,
-    );
+    let dup = run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "inventory", "documents": [{"sku": "abc123"}]},
+    )
+    .await;
     let error = dup.get_array("writeErrors").expect("writeErrors")[0]
         .as_document()
         .expect("doc")
@@ -518,7 +487,7 @@ async fn indexes_are_created_listed_used_and_dropped() {
     );
 
     // Lookups by an indexed field see updates to that field.
-    assert_ok(run(&engine, "shop", doc! {"update": "inventory", "updates": [{"q": {"sku": "abc123"}, "u": {"$set": {"sku": "renamed"}}}]}).await);
+    run_ok(&engine, "shop", doc! {"update": "inventory", "updates": [{"q": {"sku": "abc123"}, "u": {"$set": {"sku": "renamed"}}}]}).await;
     assert!(
         find_all(&engine, "shop", "inventory", doc! {"sku": "abc123"})
             .await
@@ -537,14 +506,12 @@ async fn indexes_are_created_listed_used_and_dropped() {
         1
     );
     // The freed key can be taken again.
-    assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "inventory", "documents": [{"sku": "abc123"}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "inventory", "documents": [{"sku": "abc123"}]},
+    )
+    .await;
 
     let reply = run(&engine, "shop", doc! {"createIndexes": "inventory", "indexes": [{"key": {"qty": 1}, "name": "q", "unique": true}, ]}).await;
     assert!(ok(&reply), "qty values are distinct: {reply}");
@@ -562,14 +529,12 @@ async fn indexes_are_created_listed_used_and_dropped() {
     .await;
     assert_eq!(code_name(&reply), Some("CannotCreateIndex"));
 
-    assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"dropIndexes": "inventory", "index": "sku_1"},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "shop",
+        doc! {"dropIndexes": "inventory", "index": "sku_1"},
+    )
+    .await;
     let reply = run(
         &engine,
         "shop",
@@ -584,55 +549,47 @@ async fn indexes_are_created_listed_used_and_dropped() {
     )
     .await;
     assert_eq!(code_name(&reply), Some("InvalidOptions"));
-    assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "inventory", "documents": [{"sku": "abc123"}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "inventory", "documents": [{"sku": "abc123"}]},
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn collections_and_databases() {
     let engine = seeded().await;
-    assert_ok(run(&engine, "shop", doc! {"create": "orders"}).await);
+    run_ok(&engine, "shop", doc! {"create": "orders"}).await;
     let reply = run(&engine, "shop", doc! {"create": "orders"}).await;
     assert_eq!(code_name(&reply), Some("NamespaceExists"));
-    let listed = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"listCollections": 1, "nameOnly": true},
-        )
-        .await,
-    );
+    let listed = run_ok(
+        &engine,
+        "shop",
+        doc! {"listCollections": 1, "nameOnly": true},
+    )
+    .await;
     let names: Vec<String> = first_batch(&listed)
         .iter()
         .map(|c| c.get_str("name").expect("name").to_owned())
         .collect();
     assert_eq!(names, vec!["inventory", "orders"]);
-    let filtered = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"listCollections": 1, "filter": {"name": "orders"}},
-        )
-        .await,
-    );
+    let filtered = run_ok(
+        &engine,
+        "shop",
+        doc! {"listCollections": 1, "filter": {"name": "orders"}},
+    )
+    .await;
     assert_eq!(first_batch(&filtered).len(), 1);
     assert!(first_batch(&filtered)[0].get_document("info").is_ok());
 
-    assert_ok(run(&engine, "other", doc! {"insert": "x", "documents": [{}]}).await);
-    let dbs = assert_ok(
-        run(
-            &engine,
-            "admin",
-            doc! {"listDatabases": 1, "nameOnly": true},
-        )
-        .await,
-    );
+    run_ok(&engine, "other", doc! {"insert": "x", "documents": [{}]}).await;
+    let dbs = run_ok(
+        &engine,
+        "admin",
+        doc! {"listDatabases": 1, "nameOnly": true},
+    )
+    .await;
     assert_eq!(dbs.get_array("databases").map(|d| d.len()).ok(), Some(2));
     let reply = run(&engine, "shop", doc! {"listDatabases": 1}).await;
     assert_eq!(
@@ -641,11 +598,11 @@ async fn collections_and_databases() {
         "listDatabases is admin only"
     );
 
-    let dropped = assert_ok(run(&engine, "shop", doc! {"drop": "orders"}).await);
+    let dropped = run_ok(&engine, "shop", doc! {"drop": "orders"}).await;
     assert_eq!(dropped.get_str("ns").ok(), Some("shop.orders"));
-    assert_ok(run(&engine, "shop", doc! {"drop": "orders"}).await);
-    assert_ok(run(&engine, "other", doc! {"dropDatabase": 1}).await);
-    let dbs = assert_ok(run(&engine, "admin", doc! {"listDatabases": 1}).await);
+    run_ok(&engine, "shop", doc! {"drop": "orders"}).await;
+    run_ok(&engine, "other", doc! {"dropDatabase": 1}).await;
+    let dbs = run_ok(&engine, "admin", doc! {"listDatabases": 1}).await;
     assert_eq!(dbs.get_array("databases").map(|d| d.len()).ok(), Some(1));
     let reply = run(
         &engine,
@@ -659,17 +616,17 @@ async fn collections_and_databases() {
 #[tokio::test]
 async fn hello_ping_build_info_and_unknown_commands() {
     let engine = Engine::new();
-    let hello = assert_ok(run(&engine, "admin", doc! {"hello": 1}).await);
+    let hello = run_ok(&engine, "admin", doc! {"hello": 1}).await;
     assert_eq!(hello.get_bool("isWritablePrimary").ok(), Some(true));
     assert_eq!(hello.get_str("setName").ok(), Some("rs0"));
     assert_eq!(hello.get_i32("maxWireVersion").ok(), Some(25));
     assert_eq!(hello.get_i32("logicalSessionTimeoutMinutes").ok(), Some(30));
     assert!(hello.get_document("lastWrite").is_ok());
-    let legacy = assert_ok(run(&engine, "admin", doc! {"isMaster": 1, "helloOk": true}).await);
+    let legacy = run_ok(&engine, "admin", doc! {"isMaster": 1, "helloOk": true}).await;
     assert_eq!(legacy.get_bool("ismaster").ok(), Some(true));
     assert_eq!(legacy.get_bool("helloOk").ok(), Some(true));
-    assert_ok(run(&engine, "admin", doc! {"ping": 1}).await);
-    let info = assert_ok(run(&engine, "admin", doc! {"buildInfo": 1}).await);
+    run_ok(&engine, "admin", doc! {"ping": 1}).await;
+    let info = run_ok(&engine, "admin", doc! {"buildInfo": 1}).await;
     assert_eq!(info.get_str("version").ok(), Some("8.0.0"));
     let reply = run(&engine, "admin", doc! {"frobnicate": 1}).await;
     assert_eq!(code_name(&reply), Some("CommandNotFound"));
@@ -688,24 +645,20 @@ async fn end_sessions_aborts_their_transactions() {
     let engine = Engine::new();
     let mut s = Session::new(1);
     s.start();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
-        )
-        .await,
-    );
-    assert_ok(run(&engine, "admin", doc! {"endSessions": [s.lsid.clone()]}).await);
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+    )
+    .await;
+    run_ok(&engine, "admin", doc! {"endSessions": [s.lsid.clone()]}).await;
     // The document is free: a plain insert does not wait, and the transaction is gone.
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
     let commit = run(&engine, "admin", s.commit()).await;
     assert_eq!(code_name(&commit), Some("NoSuchTransaction"));
 }
@@ -713,19 +666,17 @@ async fn end_sessions_aborts_their_transactions() {
 #[tokio::test]
 async fn aggregate_runs_pipelines_and_refuses_unsupported_stages() {
     let engine = seeded().await;
-    let reply = assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [
-                {"$match": {"qty": {"$gte": 5}}},
-                {"$unwind": "$tags"},
-                {"$group": {"_id": "$tags", "total": {"$sum": "$qty"}, "n": {"$sum": 1}}},
-                {"$sort": {"_id": 1}},
-            ]},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"aggregate": "inventory", "cursor": {}, "pipeline": [
+            {"$match": {"qty": {"$gte": 5}}},
+            {"$unwind": "$tags"},
+            {"$group": {"_id": "$tags", "total": {"$sum": "$qty"}, "n": {"$sum": 1}}},
+            {"$sort": {"_id": 1}},
+        ]},
+    )
+    .await;
     assert_eq!(
         first_batch(&reply),
         vec![
@@ -733,9 +684,7 @@ async fn aggregate_runs_pipelines_and_refuses_unsupported_stages() {
             doc! {"_id": "b", "total": 105, "n": 2}
         ]
     );
-    let reply = assert_ok(
-        run(&engine, "shop", doc! {"aggregate": "inventory", "cursor": {"batchSize": 1}, "pipeline": [{"$project": {"sku": 1, "_id": 0}}]}).await,
-    );
+    let reply = run_ok(&engine, "shop", doc! {"aggregate": "inventory", "cursor": {"batchSize": 1}, "pipeline": [{"$project": {"sku": 1, "_id": 0}}]}).await;
     assert_eq!(first_batch(&reply).len(), 1);
     assert_ne!(
         reply
@@ -772,7 +721,7 @@ async fn aggregate_runs_pipelines_and_refuses_unsupported_stages() {
 }
 
 async fn scanned(engine: &Engine) -> i64 {
-    let status = assert_ok(run(engine, "admin", doc! {"serverStatus": 1}).await);
+    let status = run_ok(engine, "admin", doc! {"serverStatus": 1}).await;
     status
         .get_document("metrics")
         .and_then(|m| m.get_document("queryExecutor"))
@@ -786,25 +735,23 @@ async fn an_equality_on_an_indexed_field_uses_the_index_not_a_scan() {
     let docs: Vec<bson::Document> = (0..1000)
         .map(|i| doc! {"_id": i, "sku": format!("sku{i}"), "qty": i})
         .collect();
-    assert_ok(run(&engine, "shop", doc! {"insert": "items", "documents": docs}).await);
-    assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"createIndexes": "items", "indexes": [{"key": {"sku": 1}, "name": "sku_1"}]},
-        )
-        .await,
-    );
+    run_ok(&engine, "shop", doc! {"insert": "items", "documents": docs}).await;
+    run_ok(
+        &engine,
+        "shop",
+        doc! {"createIndexes": "items", "indexes": [{"key": {"sku": 1}, "name": "sku_1"}]},
+    )
+    .await;
 
     let before = scanned(&engine).await;
-    let found = first_batch(&assert_ok(
-        run(
+    let found = first_batch(
+        &run_ok(
             &engine,
             "shop",
             doc! {"find": "items", "filter": {"sku": "sku500"}},
         )
         .await,
-    ));
+    );
     assert_eq!(found.len(), 1);
     assert_eq!(
         scanned(&engine).await - before,
@@ -813,14 +760,14 @@ async fn an_equality_on_an_indexed_field_uses_the_index_not_a_scan() {
     );
 
     let before = scanned(&engine).await;
-    let found = first_batch(&assert_ok(
-        run(
+    let found = first_batch(
+        &run_ok(
             &engine,
             "shop",
             doc! {"find": "items", "filter": {"qty": 500}},
         )
         .await,
-    ));
+    );
     assert_eq!(found.len(), 1);
     assert_eq!(
         scanned(&engine).await - before,
@@ -829,7 +776,12 @@ async fn an_equality_on_an_indexed_field_uses_the_index_not_a_scan() {
     );
 
     let before = scanned(&engine).await;
-    assert_ok(run(&engine, "shop", doc! {"update": "items", "updates": [{"q": {"sku": "sku7"}, "u": {"$inc": {"qty": 1}}}]}).await);
+    run_ok(
+        &engine,
+        "shop",
+        doc! {"update": "items", "updates": [{"q": {"sku": "sku7"}, "u": {"$inc": {"qty": 1}}}]},
+    )
+    .await;
     assert_eq!(
         scanned(&engine).await - before,
         1,
@@ -850,18 +802,16 @@ async fn aggregate(engine: &Engine, coll: &str, pipeline: Vec<Document>) -> Docu
 #[tokio::test]
 async fn lookup_joins_another_collection_of_the_same_database() {
     let engine = seeded().await;
-    assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "orders", "documents": [
-                {"_id": 10, "item": "abc123", "qty": 2},
-                {"_id": 11, "item": ["def456", "ghi789"], "qty": 1},
-                {"_id": 12, "item": "none", "qty": 1},
-            ]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "orders", "documents": [
+            {"_id": 10, "item": "abc123", "qty": 2},
+            {"_id": 11, "item": ["def456", "ghi789"], "qty": 1},
+            {"_id": 12, "item": "none", "qty": 1},
+        ]},
+    )
+    .await;
     let reply = assert_ok(
         aggregate(
             &engine,
@@ -932,14 +882,12 @@ async fn facet_runs_named_sub_pipelines_over_the_same_documents() {
 #[tokio::test]
 async fn union_with_appends_another_collection_and_sample_picks_at_random() {
     let engine = seeded().await;
-    assert_ok(
-        run(
-            &engine,
-            "shop",
-            doc! {"insert": "archive", "documents": [{"_id": 100, "sku": "old", "qty": 0}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "shop",
+        doc! {"insert": "archive", "documents": [{"_id": 100, "sku": "old", "qty": 0}]},
+    )
+    .await;
     let reply = assert_ok(
         aggregate(
             &engine,

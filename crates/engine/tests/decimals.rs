@@ -82,14 +82,11 @@ async fn filters_compare_decimals_with_doubles_exactly() {
 #[tokio::test]
 async fn a_unique_index_holds_decimals_that_share_a_double() {
     let engine = Engine::new();
-    assert_ok(
-        run(
+    run_ok(
             &engine,
             "db",
             doc! {"createIndexes": "c", "indexes": [{"key": {"price": 1}, "name": "price_1", "unique": true}]},
-        )
-        .await,
-    );
+        ).await;
     let reply = assert_ok(
         insert(
             &engine,
@@ -117,22 +114,22 @@ async fn sorts_groups_and_distinct_keep_close_decimals_apart() {
         )
         .await,
     );
-    let sorted = first_batch(&assert_ok(
-        run(
+    let sorted = first_batch(
+        &run_ok(
             &engine,
             "db",
             doc! {"find": "c", "sort": {"v": 1, "_id": 1}},
         )
         .await,
-    ));
+    );
     let order: Vec<i32> = sorted
         .iter()
         .filter_map(|d| d.get_i32("_id").ok())
         .collect();
     assert_eq!(order, [2, 1, 3]);
 
-    let groups = first_batch(&assert_ok(
-        run(
+    let groups = first_batch(
+        &run_ok(
             &engine,
             "db",
             doc! {"aggregate": "c", "pipeline": [
@@ -141,11 +138,11 @@ async fn sorts_groups_and_distinct_keep_close_decimals_apart() {
             ], "cursor": {}},
         )
         .await,
-    ));
+    );
     let counts: Vec<i32> = groups.iter().filter_map(|g| g.get_i32("n").ok()).collect();
     assert_eq!(counts, [1, 2]);
 
-    let distinct = assert_ok(run(&engine, "db", doc! {"distinct": "c", "key": "v"}).await);
+    let distinct = run_ok(&engine, "db", doc! {"distinct": "c", "key": "v"}).await;
     assert_eq!(
         distinct.get_array("values").map(Vec::len).ok(),
         Some(2),
@@ -168,8 +165,8 @@ async fn aggregation_arithmetic_on_decimals_is_exact() {
         )
         .await,
     );
-    let groups = first_batch(&assert_ok(
-        run(
+    let groups = first_batch(
+        &run_ok(
             &engine,
             "db",
             doc! {"aggregate": "c", "pipeline": [
@@ -178,12 +175,12 @@ async fn aggregation_arithmetic_on_decimals_is_exact() {
             ], "cursor": {}},
         )
         .await,
-    ));
+    );
     assert_eq!(groups[0].get("sum"), Some(&dec("0.3")), "{groups:?}");
     assert_eq!(groups[0].get("avg"), Some(&dec("0.1")), "{groups:?}");
 
-    let projected = first_batch(&assert_ok(
-        run(
+    let projected = first_batch(
+        &run_ok(
             &engine,
             "db",
             doc! {"aggregate": "c", "pipeline": [
@@ -202,7 +199,7 @@ async fn aggregation_arithmetic_on_decimals_is_exact() {
             ], "cursor": {}},
         )
         .await,
-    ));
+    );
     let got = &projected[0];
     // The double 1.5 (and the integer 5 with it) joins the decimals as a decimal of 15
     // significant digits, as `mongod` converts a double, hence the trailing zeros.

@@ -9,38 +9,34 @@ use common::*;
 #[tokio::test]
 async fn error_code_and_labels_replace_the_reply() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "admin",
-            doc! {
-                "configureFailPoint": "failCommand", "mode": {"times": 1},
-                "data": {"failCommands": ["find"], "errorCode": 112, "errorLabels": ["Custom"]},
-            },
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "admin",
+        doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["find"], "errorCode": 112, "errorLabels": ["Custom"]},
+        },
+    )
+    .await;
     let reply = run(&engine, "db", doc! {"find": "c"}).await;
     assert_eq!(code_name(&reply), Some("WriteConflict"));
     assert_eq!(labels(&reply), vec!["Custom"]);
     assert!(reply.get_timestamp("operationTime").is_ok());
-    assert_ok(run(&engine, "db", doc! {"find": "c"}).await);
+    run_ok(&engine, "db", doc! {"find": "c"}).await;
 }
 
 #[tokio::test]
 async fn close_connection_surfaces_as_a_closed_connection() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "admin",
-            doc! {
-                "configureFailPoint": "failCommand", "mode": {"times": 1},
-                "data": {"failCommands": ["insert"], "closeConnection": true},
-            },
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "admin",
+        doc! {
+            "configureFailPoint": "failCommand", "mode": {"times": 1},
+            "data": {"failCommands": ["insert"], "closeConnection": true},
+        },
+    )
+    .await;
     assert_eq!(
         engine
             .run_command("db", doc! {"insert": "c", "documents": [{"_id": 1}]})
@@ -56,19 +52,17 @@ async fn close_connection_surfaces_as_a_closed_connection() {
 #[tokio::test]
 async fn write_concern_error_is_added_after_the_write_applies() {
     let engine = Engine::new();
-    assert_ok(run(&engine, "admin", doc! {
+    run_ok(&engine, "admin", doc! {
         "configureFailPoint": "failCommand", "mode": {"times": 1},
         "data": {"failCommands": ["insert"], "writeConcernError": {"code": 91, "errmsg": "Replication is being shut down"}},
-    }).await);
+    }).await;
     let s = Session::new(1);
-    let reply = assert_ok(
-        run(
-            &engine,
-            "db",
-            s.retryable(doc! {"insert": "c", "documents": [{"_id": 1}]}, 1),
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "db",
+        s.retryable(doc! {"insert": "c", "documents": [{"_id": 1}]}, 1),
+    )
+    .await;
     assert_eq!(
         reply
             .get_document("writeConcernError")
@@ -83,37 +77,33 @@ async fn write_concern_error_is_added_after_the_write_applies() {
 #[tokio::test(start_paused = true)]
 async fn block_connection_delays_the_reply() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "admin",
-            doc! {
-                "configureFailPoint": "failCommand", "mode": "alwaysOn",
-                "data": {"failCommands": ["ping"], "blockConnection": true, "blockTimeMS": 250},
-            },
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "admin",
+        doc! {
+            "configureFailPoint": "failCommand", "mode": "alwaysOn",
+            "data": {"failCommands": ["ping"], "blockConnection": true, "blockTimeMS": 250},
+        },
+    )
+    .await;
     let start = tokio::time::Instant::now();
-    assert_ok(run(&engine, "admin", doc! {"ping": 1}).await);
+    run_ok(&engine, "admin", doc! {"ping": 1}).await;
     assert_eq!(start.elapsed(), std::time::Duration::from_millis(250));
 }
 
 #[tokio::test]
 async fn app_name_selects_the_client() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "admin",
-            doc! {
-                "configureFailPoint": "failCommand", "mode": "alwaysOn",
-                "data": {"failCommands": ["ping"], "errorCode": 2, "appName": "victim"},
-            },
-        )
-        .await,
-    );
-    assert_ok(run(&engine, "admin", doc! {"ping": 1}).await);
+    run_ok(
+        &engine,
+        "admin",
+        doc! {
+            "configureFailPoint": "failCommand", "mode": "alwaysOn",
+            "data": {"failCommands": ["ping"], "errorCode": 2, "appName": "victim"},
+        },
+    )
+    .await;
+    run_ok(&engine, "admin", doc! {"ping": 1}).await;
     let victim = ClientInfo {
         app_name: Some("victim".into()),
         connection_id: None,

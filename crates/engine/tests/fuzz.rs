@@ -196,14 +196,12 @@ fn check(commands: Vec<Document>) -> Result<(), TestCaseError> {
         .expect("runtime");
     runtime.block_on(async {
         let engine = Engine::new();
-        assert_ok(
-            run(
-                &engine,
-                "sanity",
-                doc! {"insert": "c", "documents": [{"_id": 1, "v": "kept"}]},
-            )
-            .await,
-        );
+        run_ok(
+            &engine,
+            "sanity",
+            doc! {"insert": "c", "documents": [{"_id": 1, "v": "kept"}]},
+        )
+        .await;
         for cmd in commands {
             if let Ok(reply) = engine.run_command("fuzz", cmd.clone()).await {
                 prop_assert!(

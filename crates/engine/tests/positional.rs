@@ -9,17 +9,14 @@ use common::*;
 
 async fn seeded() -> Engine {
     let engine = Engine::new();
-    assert_ok(
-        run(
+    run_ok(
             &engine,
             "db",
             doc! {"insert": "c", "documents": [
                 {"_id": 1, "grades": [80, 85, 90], "items": [{"sku": "a", "qty": 1}, {"sku": "b", "qty": 5}]},
                 {"_id": 2, "grades": [85, 100], "items": [{"sku": "b", "qty": 2}, {"sku": "a", "qty": 7}]},
             ]},
-        )
-        .await,
-    );
+        ).await;
     engine
 }
 
@@ -90,14 +87,11 @@ async fn each_document_of_a_multi_update_uses_its_own_position() {
 #[tokio::test]
 async fn find_and_modify_resolves_dollar_too() {
     let engine = seeded().await;
-    let reply = assert_ok(
-        run(
+    let reply = run_ok(
             &engine,
             "db",
             doc! {"findAndModify": "c", "query": {"_id": 2, "grades": 100}, "update": {"$set": {"grades.$": 99}}, "new": true},
-        )
-        .await,
-    );
+        ).await;
     let value = reply.get_document("value").expect("the new document");
     assert_eq!(
         value.get_array("grades").ok(),
@@ -178,18 +172,16 @@ async fn array_filters_select_the_elements_an_identifier_updates() {
         ])
     );
 
-    let reply = assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {
-                "findAndModify": "c", "query": {"_id": 2},
-                "update": {"$set": {"grades.$[g]": 0}}, "arrayFilters": [{"g": {"$lt": 90}}],
-                "new": true,
-            },
-        )
-        .await,
-    );
+    let reply = run_ok(
+        &engine,
+        "db",
+        doc! {
+            "findAndModify": "c", "query": {"_id": 2},
+            "update": {"$set": {"grades.$[g]": 0}}, "arrayFilters": [{"g": {"$lt": 90}}],
+            "new": true,
+        },
+    )
+    .await;
     let value = reply.get_document("value").expect("the new document");
     assert_eq!(
         value.get_array("grades").ok(),
@@ -274,14 +266,11 @@ async fn malformed_array_filters_are_refused_with_mongods_errors() {
 #[tokio::test]
 async fn a_positional_projection_keeps_the_matched_element() {
     let engine = seeded().await;
-    let found = first_batch(&assert_ok(
-        run(
+    let found = first_batch(&run_ok(
             &engine,
             "db",
             doc! {"find": "c", "filter": {"grades": {"$gte": 85}}, "projection": {"grades.$": 1}, "sort": {"_id": 1}},
-        )
-        .await,
-    ));
+        ).await);
     assert_eq!(
         found,
         [
@@ -289,14 +278,11 @@ async fn a_positional_projection_keeps_the_matched_element() {
             doc! {"_id": 2, "grades": [85]}
         ]
     );
-    let found = first_batch(&assert_ok(
-        run(
+    let found = first_batch(&run_ok(
             &engine,
             "db",
             doc! {"find": "c", "filter": {"_id": 2, "items.sku": "a"}, "projection": {"items.$": 1, "_id": 0}},
-        )
-        .await,
-    ));
+        ).await);
     assert_eq!(found, [doc! {"items": [{"sku": "a", "qty": 7}]}]);
 
     let reply = run(
@@ -328,14 +314,11 @@ async fn a_positional_projection_keeps_the_matched_element() {
 #[tokio::test]
 async fn find_and_modify_projects_positionally_or_changes_nothing() {
     let engine = seeded().await;
-    let reply = assert_ok(
-        run(
+    let reply = run_ok(
             &engine,
             "db",
             doc! {"findAndModify": "c", "query": {"_id": 1, "grades": 90}, "update": {"$inc": {"n": 1}}, "fields": {"grades.$": 1}},
-        )
-        .await,
-    );
+        ).await;
     assert_eq!(
         reply.get_document("value").ok(),
         Some(&doc! {"_id": 1, "grades": [90]})

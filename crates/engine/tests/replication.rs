@@ -30,28 +30,26 @@ fn secondary_read(cmd: Document) -> Document {
 async fn a_secondary_applies_writes_after_its_lag() {
     let set = set_with_lags(&[300, 0]);
     let primary = set.primary();
-    assert_ok(
-        run(
-            primary,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1, "v": 1}]},
-        )
-        .await,
-    );
+    run_ok(
+        primary,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1, "v": 1}]},
+    )
+    .await;
     let lagging = set.member(1).expect("member 1");
     let read = secondary_read(doc! {"find": "c", "filter": {}});
     assert!(
-        first_batch(&assert_ok(run(lagging, "db", read.clone()).await)).is_empty(),
+        first_batch(&run_ok(lagging, "db", read.clone()).await).is_empty(),
         "not yet"
     );
     tokio::time::sleep(Duration::from_millis(299)).await;
     assert!(
-        first_batch(&assert_ok(run(lagging, "db", read.clone()).await)).is_empty(),
+        first_batch(&run_ok(lagging, "db", read.clone()).await).is_empty(),
         "still 1 ms to go"
     );
     tokio::time::sleep(Duration::from_millis(2)).await;
     assert_eq!(
-        first_batch(&assert_ok(run(lagging, "db", read).await)),
+        first_batch(&run_ok(lagging, "db", read).await),
         vec![doc! {"_id": 1, "v": 1}]
     );
 }
@@ -63,27 +61,26 @@ async fn a_transaction_appears_on_a_secondary_all_at_once() {
     let mut s = Session::new(1);
     s.start();
     for i in 0..5 {
-        assert_ok(
-            run(
-                primary,
-                "db",
-                s.in_txn(doc! {"insert": "c", "documents": [{"_id": i}]}),
-            )
-            .await,
-        );
+        run_ok(
+            primary,
+            "db",
+            s.in_txn(doc! {"insert": "c", "documents": [{"_id": i}]}),
+        )
+        .await;
     }
-    assert_ok(run(primary, "admin", s.commit()).await);
+    run_ok(primary, "admin", s.commit()).await;
     let lagging = set.member(1).expect("member 1");
     let count = secondary_read(doc! {"count": "c"});
     for _ in 0..20 {
-        let n = assert_ok(run(lagging, "db", count.clone()).await)
+        let n = run_ok(lagging, "db", count.clone())
+            .await
             .get_i32("n")
             .expect("n");
         assert!(n == 0 || n == 5, "a partial transaction was visible: {n}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(
-        assert_ok(run(lagging, "db", count).await).get_i32("n").ok(),
+        run_ok(lagging, "db", count).await.get_i32("n").ok(),
         Some(5)
     );
 }
@@ -92,24 +89,20 @@ async fn a_transaction_appears_on_a_secondary_all_at_once() {
 async fn majority_write_concern_waits_for_a_secondary() {
     let set = set_with_lags(&[200, 200]);
     let started = tokio::time::Instant::now();
-    assert_ok(
-        run(
-            set.primary(),
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": "majority"}},
-        )
-        .await,
-    );
+    run_ok(
+        set.primary(),
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": "majority"}},
+    )
+    .await;
     assert_eq!(started.elapsed(), Duration::from_millis(200));
     let started = tokio::time::Instant::now();
-    assert_ok(
-        run(
-            set.primary(),
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 2}], "writeConcern": {"w": 1}},
-        )
-        .await,
-    );
+    run_ok(
+        set.primary(),
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 2}], "writeConcern": {"w": 1}},
+    )
+    .await;
     assert_eq!(started.elapsed(), Duration::ZERO);
 }
 
@@ -118,9 +111,7 @@ async fn with_secondaries_paused_majority_times_out_and_the_write_stays() {
     let set = set_with_lags(&[0, 0]);
     set.pause(1);
     set.pause(2);
-    let reply = assert_ok(
-        run(set.primary(), "db", doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": "majority", "wtimeout": 500}}).await,
-    );
+    let reply = run_ok(set.primary(), "db", doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": "majority", "wtimeout": 500}}).await;
     let wce = reply
         .get_document("writeConcernError")
         .expect("a write concern error");
@@ -141,10 +132,7 @@ async fn with_secondaries_paused_majority_times_out_and_the_write_stays() {
     tokio::time::sleep(Duration::from_millis(1)).await;
     let read = secondary_read(doc! {"find": "c", "filter": {}});
     assert_eq!(
-        first_batch(&assert_ok(
-            run(set.member(1).expect("m1"), "db", read).await
-        ))
-        .len(),
+        first_batch(&run_ok(set.member(1).expect("m1"), "db", read).await).len(),
         1,
         "caught up after resume"
     );
@@ -153,24 +141,19 @@ async fn with_secondaries_paused_majority_times_out_and_the_write_stays() {
 #[tokio::test(start_paused = true)]
 async fn after_cluster_time_waits_for_the_secondary_or_expires() {
     let set = set_with_lags(&[300, 0]);
-    let reply = assert_ok(
-        run(
-            set.primary(),
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 1}},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        set.primary(),
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 1}},
+    )
+    .await;
     let op_time = reply.get_timestamp("operationTime").expect("operationTime");
     let lagging = set.member(1).expect("member 1");
     let started = tokio::time::Instant::now();
     let read = secondary_read(
         doc! {"find": "c", "filter": {}, "readConcern": {"afterClusterTime": op_time}},
     );
-    assert_eq!(
-        first_batch(&assert_ok(run(lagging, "db", read).await)).len(),
-        1
-    );
+    assert_eq!(first_batch(&run_ok(lagging, "db", read).await).len(), 1);
     assert_eq!(
         started.elapsed(),
         Duration::from_millis(300),
@@ -178,14 +161,12 @@ async fn after_cluster_time_waits_for_the_secondary_or_expires() {
     );
 
     set.pause(1);
-    let reply = assert_ok(
-        run(
-            set.primary(),
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 2}], "writeConcern": {"w": 1}},
-        )
-        .await,
-    );
+    let reply = run_ok(
+        set.primary(),
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 2}], "writeConcern": {"w": 1}},
+    )
+    .await;
     let op_time = reply.get_timestamp("operationTime").expect("operationTime");
     let read = secondary_read(
         doc! {"find": "c", "filter": {}, "readConcern": {"afterClusterTime": op_time}, "maxTimeMS": 1000},
@@ -217,7 +198,7 @@ async fn secondaries_refuse_writes_and_reads_without_secondary_ok() {
         code_name(&run(secondary, "db", doc! {"find": "c"}).await),
         Some("NotPrimaryNoSecondaryOk")
     );
-    let hello = assert_ok(run(secondary, "admin", doc! {"hello": 1}).await);
+    let hello = run_ok(secondary, "admin", doc! {"hello": 1}).await;
     assert_eq!(hello.get_bool("secondary").ok(), Some(true));
     assert_eq!(hello.get_bool("isWritablePrimary").ok(), Some(false));
     assert_eq!(hello.get_str("primary").ok(), Some("localhost:27017"));
@@ -227,70 +208,67 @@ async fn secondaries_refuse_writes_and_reads_without_secondary_ok() {
 #[tokio::test(start_paused = true)]
 async fn majority_reads_see_only_what_a_majority_applied() {
     let set = set_with_lags(&[1000, 1000]);
-    assert_ok(
-        run(
+    run_ok(
+        set.primary(),
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 1}},
+    )
+    .await;
+    let local = first_batch(&run_ok(set.primary(), "db", doc! {"find": "c"}).await);
+    let majority = first_batch(
+        &run_ok(
             set.primary(),
             "db",
-            doc! {"insert": "c", "documents": [{"_id": 1}], "writeConcern": {"w": 1}},
+            doc! {"find": "c", "readConcern": {"level": "majority"}},
         )
         .await,
     );
-    let local = first_batch(&assert_ok(
-        run(set.primary(), "db", doc! {"find": "c"}).await,
-    ));
-    let majority = first_batch(&assert_ok(
-        run(
-            set.primary(),
-            "db",
-            doc! {"find": "c", "readConcern": {"level": "majority"}},
-        )
-        .await,
-    ));
     assert_eq!((local.len(), majority.len()), (1, 0));
     tokio::time::sleep(Duration::from_millis(1001)).await;
-    let majority = first_batch(&assert_ok(
-        run(
+    let majority = first_batch(
+        &run_ok(
             set.primary(),
             "db",
             doc! {"find": "c", "readConcern": {"level": "majority"}},
         )
         .await,
-    ));
+    );
     assert_eq!(majority.len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn catalog_changes_replicate() {
     let set = set_with_lags(&[0]);
-    assert_ok(run(set.primary(), "db", doc! {"createIndexes": "c", "indexes": [{"key": {"a": 1}, "name": "a_1", "unique": true}]}).await);
-    assert_ok(
-        run(
-            set.primary(),
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1, "a": 5}]},
-        )
-        .await,
-    );
+    run_ok(
+        set.primary(),
+        "db",
+        doc! {"createIndexes": "c", "indexes": [{"key": {"a": 1}, "name": "a_1", "unique": true}]},
+    )
+    .await;
+    run_ok(
+        set.primary(),
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1, "a": 5}]},
+    )
+    .await;
     let secondary = set.member(1).expect("member 1");
-    let indexes = first_batch(&assert_ok(
-        run(secondary, "db", secondary_read(doc! {"listIndexes": "c"})).await,
-    ));
+    let indexes =
+        first_batch(&run_ok(secondary, "db", secondary_read(doc! {"listIndexes": "c"})).await);
     assert_eq!(indexes.len(), 2);
-    let found = first_batch(&assert_ok(
-        run(
+    let found = first_batch(
+        &run_ok(
             secondary,
             "db",
             secondary_read(doc! {"find": "c", "filter": {"a": 5}}),
         )
         .await,
-    ));
+    );
     assert_eq!(found.len(), 1);
-    assert_ok(run(set.primary(), "db", doc! {"drop": "c"}).await);
-    let listed = first_batch(&assert_ok(
-        run(secondary, "db", secondary_read(doc! {"listCollections": 1})).await,
-    ));
+    run_ok(set.primary(), "db", doc! {"drop": "c"}).await;
+    let listed =
+        first_batch(&run_ok(secondary, "db", secondary_read(doc! {"listCollections": 1})).await);
     assert!(listed.is_empty());
-    let status = assert_ok(run(secondary, "admin", doc! {"replSetGetStatus": 1}).await);
+    let status = run_ok(secondary, "admin", doc! {"replSetGetStatus": 1}).await;
     assert_eq!(status.get_i32("myState").ok(), Some(2));
     assert_eq!(status.get_array("members").map(|m| m.len()).ok(), Some(2));
 }
@@ -306,31 +284,25 @@ async fn snapshot_reads_at_a_cluster_time_within_the_history_window() {
         .build();
     set.ensure_started();
     let primary = set.primary();
-    let first = assert_ok(
-        run(
-            primary,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1, "v": 1}]},
-        )
-        .await,
-    );
+    let first = run_ok(
+        primary,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1, "v": 1}]},
+    )
+    .await;
     let at = first.get_timestamp("operationTime").expect("time");
-    assert_ok(
-        run(
-            primary,
-            "db",
-            doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": 2}}}]},
-        )
-        .await,
-    );
-    let old = assert_ok(
-        run(
-            primary,
-            "db",
-            doc! {"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": at}},
-        )
-        .await,
-    );
+    run_ok(
+        primary,
+        "db",
+        doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": 2}}}]},
+    )
+    .await;
+    let old = run_ok(
+        primary,
+        "db",
+        doc! {"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": at}},
+    )
+    .await;
     assert_eq!(first_batch(&old), vec![doc! {"_id": 1, "v": 1}]);
     assert_eq!(
         old.get_document("cursor")
@@ -340,14 +312,12 @@ async fn snapshot_reads_at_a_cluster_time_within_the_history_window() {
     );
     // Versions older than the window go once the document is written again.
     std::thread::sleep(Duration::from_millis(2100));
-    assert_ok(
-        run(
-            primary,
-            "db",
-            doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": 3}}}]},
-        )
-        .await,
-    );
+    run_ok(
+        primary,
+        "db",
+        doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": 3}}}]},
+    )
+    .await;
     let gone = run(
         primary,
         "db",
@@ -362,25 +332,21 @@ async fn a_hot_document_keeps_a_bounded_history_and_older_snapshot_reads_fail() 
     let set = ReplicaSet::builder().members(1).build();
     set.ensure_started();
     let primary = set.primary();
-    let first = assert_ok(
-        run(
-            primary,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1, "v": 0}]},
-        )
-        .await,
-    );
+    let first = run_ok(
+        primary,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1, "v": 0}]},
+    )
+    .await;
     let at_first = first.get_timestamp("operationTime").expect("time");
     let mut recent = at_first;
     for i in 1..=200 {
-        let reply = assert_ok(
-            run(
-                primary,
-                "db",
-                doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": i}}}]},
-            )
-            .await,
-        );
+        let reply = run_ok(
+            primary,
+            "db",
+            doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": i}}}]},
+        )
+        .await;
         if i == 190 {
             recent = reply.get_timestamp("operationTime").expect("time");
         }
@@ -396,13 +362,11 @@ async fn a_hot_document_keeps_a_bounded_history_and_older_snapshot_reads_fail() 
         Some("SnapshotTooOld"),
         "an error, never a wrong answer"
     );
-    let newer = assert_ok(
-        run(
-            primary,
-            "db",
-            doc! {"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": recent}},
-        )
-        .await,
-    );
+    let newer = run_ok(
+        primary,
+        "db",
+        doc! {"find": "c", "readConcern": {"level": "snapshot", "atClusterTime": recent}},
+    )
+    .await;
     assert_eq!(first_batch(&newer), vec![doc! {"_id": 1, "v": 190}]);
 }

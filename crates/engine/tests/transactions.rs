@@ -9,44 +9,36 @@ use common::*;
 #[tokio::test]
 async fn a_transaction_does_not_see_a_later_commit() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1, "v": 1}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1, "v": 1}]},
+    )
+    .await;
     let mut s = Session::new(1);
     s.start();
-    let first = assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"find": "c", "filter": {"_id": 1}}),
-        )
-        .await,
-    );
+    let first = run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"find": "c", "filter": {"_id": 1}}),
+    )
+    .await;
     assert_eq!(first_batch(&first)[0].get_i32("v").ok(), Some(1));
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": 2}}}]},
-        )
-        .await,
-    );
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 2}]},
-        )
-        .await,
-    );
-    let again = assert_ok(run(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await);
+    run_ok(
+        &engine,
+        "db",
+        doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"v": 2}}}]},
+    )
+    .await;
+    run_ok(
+        &engine,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 2}]},
+    )
+    .await;
+    let again = run_ok(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await;
     assert_eq!(first_batch(&again), vec![doc! {"_id": 1, "v": 1}]);
-    assert_ok(run(&engine, "admin", s.commit()).await);
+    run_ok(&engine, "admin", s.commit()).await;
     assert_eq!(
         find_all(&engine, "db", "c", doc! {}).await,
         vec![doc! {"_id": 1, "v": 2}, doc! {"_id": 2}]
@@ -58,31 +50,25 @@ async fn own_writes_are_visible_inside_and_invisible_outside_until_commit() {
     let engine = Engine::new();
     let mut s = Session::new(2);
     s.start();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1, "qty": 5}]}),
-        )
-        .await,
-    );
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(
-                doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"qty": 1}}}]},
-            ),
-        )
-        .await,
-    );
-    let inside = assert_ok(run(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await);
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1, "qty": 5}]}),
+    )
+    .await;
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"qty": 1}}}]}),
+    )
+    .await;
+    let inside = run_ok(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await;
     assert_eq!(first_batch(&inside), vec![doc! {"_id": 1, "qty": 6}]);
     assert!(
         find_all(&engine, "db", "c", doc! {}).await.is_empty(),
         "uncommitted writes are invisible"
     );
-    assert_ok(run(&engine, "admin", s.commit()).await);
+    run_ok(&engine, "admin", s.commit()).await;
     assert_eq!(
         find_all(&engine, "db", "c", doc! {}).await,
         vec![doc! {"_id": 1, "qty": 6}]
@@ -92,23 +78,21 @@ async fn own_writes_are_visible_inside_and_invisible_outside_until_commit() {
 #[tokio::test]
 async fn two_transactions_updating_one_document_get_exactly_one_write_conflict() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1, "n": 0}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1, "n": 0}]},
+    )
+    .await;
     let (mut a, mut b) = (Session::new(3), Session::new(4));
     a.start();
     b.start();
     let update = doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]};
-    assert_ok(run(&engine, "db", a.in_txn(update.clone())).await);
+    run_ok(&engine, "db", a.in_txn(update.clone())).await;
     let conflict = run(&engine, "db", b.in_txn(update.clone())).await;
     assert_eq!(code_name(&conflict), Some("WriteConflict"), "{conflict}");
     assert_eq!(labels(&conflict), vec!["TransientTransactionError"]);
-    assert_ok(run(&engine, "admin", a.commit()).await);
+    run_ok(&engine, "admin", a.commit()).await;
     let after = run(&engine, "admin", b.commit()).await;
     assert_eq!(
         code_name(&after),
@@ -125,25 +109,21 @@ async fn two_transactions_updating_one_document_get_exactly_one_write_conflict()
 #[tokio::test]
 async fn a_write_to_a_document_committed_after_the_snapshot_conflicts() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1, "n": 0}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1, "n": 0}]},
+    )
+    .await;
     let mut s = Session::new(5);
     s.start();
-    assert_ok(run(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await);
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"n": 5}}}]},
-        )
-        .await,
-    );
+    run_ok(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await;
+    run_ok(
+        &engine,
+        "db",
+        doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$set": {"n": 5}}}]},
+    )
+    .await;
     let conflict = run(
         &engine,
         "db",
@@ -162,45 +142,37 @@ async fn abort_leaves_nothing_behind_including_created_collections() {
     let engine = Engine::new();
     let mut s = Session::new(6);
     s.start();
-    assert_ok(run(&engine, "db", s.in_txn(doc! {"create": "fresh"})).await);
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "fresh", "documents": [{"_id": 1}]}),
-        )
-        .await,
-    );
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "implicit", "documents": [{"_id": 1}]}),
-        )
-        .await,
-    );
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(
-                doc! {"createIndexes": "fresh", "indexes": [{"key": {"a": 1}, "name": "a_1"}]},
-            ),
-        )
-        .await,
-    );
-    let listed = assert_ok(run(&engine, "db", doc! {"listCollections": 1}).await);
+    run_ok(&engine, "db", s.in_txn(doc! {"create": "fresh"})).await;
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "fresh", "documents": [{"_id": 1}]}),
+    )
+    .await;
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "implicit", "documents": [{"_id": 1}]}),
+    )
+    .await;
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"createIndexes": "fresh", "indexes": [{"key": {"a": 1}, "name": "a_1"}]}),
+    )
+    .await;
+    let listed = run_ok(&engine, "db", doc! {"listCollections": 1}).await;
     assert!(
         first_batch(&listed).is_empty(),
         "collections created in an open transaction are invisible"
     );
-    assert_ok(run(&engine, "admin", s.abort()).await);
-    let listed = assert_ok(run(&engine, "db", doc! {"listCollections": 1}).await);
+    run_ok(&engine, "admin", s.abort()).await;
+    let listed = run_ok(&engine, "db", doc! {"listCollections": 1}).await;
     assert!(first_batch(&listed).is_empty(), "{listed}");
-    let dbs = assert_ok(run(&engine, "admin", doc! {"listDatabases": 1}).await);
+    let dbs = run_ok(&engine, "admin", doc! {"listDatabases": 1}).await;
     assert!(dbs.get_array("databases").expect("databases").is_empty());
     // The names are free again.
-    assert_ok(run(&engine, "db", doc! {"create": "fresh"}).await);
+    run_ok(&engine, "db", doc! {"create": "fresh"}).await;
 }
 
 #[tokio::test]
@@ -218,7 +190,7 @@ async fn an_index_created_after_a_transactions_writes_holds_them_once_it_commits
     s.ok_in_txn(&engine, "db", index).await;
     let second = doc! {"insert": "fresh", "documents": [{"_id": 2, "a": 6}]};
     s.ok_in_txn(&engine, "db", second).await;
-    assert_ok(run(&engine, "admin", s.commit()).await);
+    run_ok(&engine, "admin", s.commit()).await;
     // Both documents, the one written before the index and the one after, are in it.
     assert_eq!(
         find_all(&engine, "db", "fresh", doc! {"a": 5}).await,
@@ -246,16 +218,14 @@ async fn a_retried_commit_succeeds_again() {
     let engine = Engine::new();
     let mut s = Session::new(7);
     s.start();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
-        )
-        .await,
-    );
-    assert_ok(run(&engine, "admin", s.commit()).await);
-    assert_ok(run(&engine, "admin", s.commit()).await);
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+    )
+    .await;
+    run_ok(&engine, "admin", s.commit()).await;
+    run_ok(&engine, "admin", s.commit()).await;
     let abort = run(&engine, "admin", s.abort()).await;
     assert_eq!(code_name(&abort), Some("TransactionCommitted"));
     assert_eq!(find_all(&engine, "db", "c", doc! {}).await.len(), 1);
@@ -267,15 +237,13 @@ async fn a_stale_txn_number_is_refused() {
     let mut s = Session::new(8);
     s.txn_number = 5;
     s.start();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
-        )
-        .await,
-    );
-    assert_ok(run(&engine, "admin", s.commit()).await);
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+    )
+    .await;
+    run_ok(&engine, "admin", s.commit()).await;
     let mut old = Session::new(8);
     old.txn_number = 2;
     old.start();
@@ -300,15 +268,13 @@ async fn unknown_and_aborted_transactions_are_no_such_transaction() {
     assert_eq!(code_name(&reply), Some("NoSuchTransaction"));
     assert_eq!(labels(&reply), vec!["TransientTransactionError"]);
     s.start();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
-        )
-        .await,
-    );
-    assert_ok(run(&engine, "admin", s.abort()).await);
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+    )
+    .await;
+    run_ok(&engine, "admin", s.abort()).await;
     let reply = run(&engine, "admin", s.commit()).await;
     assert_eq!(code_name(&reply), Some("NoSuchTransaction"));
     let reply = run(&engine, "admin", s.abort()).await;
@@ -318,32 +284,26 @@ async fn unknown_and_aborted_transactions_are_no_such_transaction() {
 #[tokio::test]
 async fn a_duplicate_key_inside_a_transaction_aborts_it() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
     let mut s = Session::new(10);
     s.start();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": 2}]}),
-        )
-        .await,
-    );
-    let dup = assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 2}]}),
+    )
+    .await;
+    let dup = run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+    )
+    .await;
     let errors = dup.get_array("writeErrors").expect("write errors");
     let error = errors[0].as_document().expect("document");
     assert_eq!(error.get_i32("code").ok(), Some(11000));
@@ -384,7 +344,7 @@ async fn only_the_first_command_may_carry_a_read_concern() {
     s.start();
     let mut first = s.in_txn(doc! {"find": "c"});
     first.insert("readConcern", doc! {"level": "snapshot"});
-    assert_ok(run(&engine, "db", first).await);
+    run_ok(&engine, "db", first).await;
     let mut second = s.in_txn(doc! {"find": "c"});
     second.insert("readConcern", doc! {"level": "snapshot"});
     assert_eq!(
@@ -396,24 +356,20 @@ async fn only_the_first_command_may_carry_a_read_concern() {
 #[tokio::test]
 async fn a_write_outside_a_transaction_waits_for_the_transaction_holding_its_document() {
     let engine = Engine::new();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1, "n": 0}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1, "n": 0}]},
+    )
+    .await;
     let mut s = Session::new(13);
     s.start();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]}),
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]}),
+    )
+    .await;
     let writer = {
         let engine = engine.clone();
         tokio::spawn(async move {
@@ -431,7 +387,7 @@ async fn a_write_outside_a_transaction_waits_for_the_transaction_holding_its_doc
         !writer.is_finished(),
         "the plain write waits for the transaction"
     );
-    assert_ok(run(&engine, "admin", s.commit()).await);
+    run_ok(&engine, "admin", s.commit()).await;
     let reply = assert_ok(writer.await.expect("task"));
     assert_eq!(reply.get_i32("nModified").ok(), Some(1));
     assert_eq!(
@@ -445,24 +401,20 @@ async fn transactions_past_the_lifetime_limit_are_aborted() {
     let engine = Engine::new();
     let mut s = Session::new(14);
     s.start();
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+    )
+    .await;
     tokio::time::advance(std::time::Duration::from_secs(61)).await;
     // Any command sweeps expired transactions; a plain write to the same document no longer waits.
-    assert_ok(
-        run(
-            &engine,
-            "db",
-            doc! {"insert": "c", "documents": [{"_id": 1}]},
-        )
-        .await,
-    );
+    run_ok(
+        &engine,
+        "db",
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
+    )
+    .await;
     let commit = run(&engine, "admin", s.commit()).await;
     assert_eq!(code_name(&commit), Some("NoSuchTransaction"));
 }

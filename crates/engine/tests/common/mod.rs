@@ -12,6 +12,14 @@ pub async fn run(engine: &Engine, db: &str, cmd: Document) -> Document {
         .expect("the engine replied")
 }
 
+/// Runs a command and returns its reply, which must be `ok: 1`.
+pub async fn run_ok(engine: &Engine, db: &str, cmd: Document) -> Document {
+    let name = cmd.keys().next().cloned().unwrap_or_default();
+    let reply = run(engine, db, cmd).await;
+    assert!(ok(&reply), "expected ok: 1 from {name}, got {reply}");
+    reply
+}
+
 /// Whether the reply is `ok: 1`.
 pub fn ok(reply: &Document) -> bool {
     matches!(reply.get("ok"), Some(Bson::Double(v)) if *v == 1.0)

@@ -2,6 +2,15 @@
 //! session absorbs the reply, errors get their labels, and retryable operations are retried
 //! once.
 
+// The functions here return async blocks rather than being `async fn`s: an `async fn` keeps
+// its arguments twice in its state (as given, and as moved into its body), and each of these
+// futures holds the next one down, so every byte counts once per layer and is copied as each
+// layer starts.
+#![allow(
+    clippy::manual_async_fn,
+    reason = "an async fn would hold its arguments twice"
+)]
+
 use bson::Document;
 
 use crate::client::Client;
@@ -81,15 +90,6 @@ pub(crate) fn is_acknowledged(op: &Operation, session: Option<&SessionCore>) -> 
 
 impl Client {
     /// Runs an operation in `session`, or in an implicit session of its own.
-    //
-    // This and the functions below it return async blocks rather than being `async fn`s: an
-    // `async fn` keeps its arguments twice in its state (as given and as moved into the
-    // body), and each future holds the next one down, so every byte counts once per layer and
-    // is copied as each layer starts.
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an async fn would hold its arguments twice"
-    )]
     pub(crate) fn execute<'a>(
         &'a self,
         mut op: Operation,
@@ -117,10 +117,6 @@ impl Client {
     }
 
     /// An unacknowledged write carries no session, as the sessions specification requires.
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an async fn would hold its arguments twice"
-    )]
     fn execute_unacknowledged<'a>(
         &'a self,
         op: &'a mut Operation,
@@ -147,10 +143,6 @@ impl Client {
 
     /// Runs an operation in `session`, retrying it once if it may be and the error says so.
     /// The operation is borrowed from the caller's future, not held again in this one.
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an async fn would hold its arguments twice"
-    )]
     fn execute_in<'a>(
         &'a self,
         op: &'a mut Operation,
@@ -198,10 +190,6 @@ impl Client {
 
     /// Sends the command once; an error comes with how the command was prepared (`None` if it
     /// was refused before sending).
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an async fn would hold its arguments twice"
-    )]
     fn attempt<'a>(
         &'a self,
         op: &'a Operation,
@@ -247,10 +235,6 @@ impl Client {
     }
 
     /// Runs `commitTransaction` or `abortTransaction` for the session.
-    #[allow(
-        clippy::manual_async_fn,
-        reason = "an async fn would hold its arguments twice"
-    )]
     pub(crate) fn run_transaction_end<'a>(
         &'a self,
         session: &'a SessionCore,

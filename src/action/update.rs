@@ -312,8 +312,8 @@ fn run_update<'a>(
     statement: UpdateStatement,
     write: WriteOptions<'a>,
 ) -> impl Future<Output = Result<UpdateResult>> + 'a {
-    // An async block, not an `async fn`, so that the statement is held once (see
-    // `Client::execute`).
+    // An async block, not an `async fn`, so that the statement is held once (see the top of
+    // `operation.rs`).
     async move {
         let session = write.session.0;
         let acknowledged;

@@ -90,7 +90,7 @@ impl Embedded {
         selection: Option<&'a ReadPreference>,
         unacknowledged: bool,
     ) -> impl Future<Output = Result<Reply>> + 'a {
-        // An async block, not an `async fn`, for the reason given in `Client::execute`.
+        // An async block, not an `async fn`, for the reason given at the top of `operation.rs`.
         async move {
             self.set.ensure_started();
             let engine = self

@@ -141,7 +141,7 @@ impl Transport {
     /// Runs a command on a member, with the session's arguments apart from it (or, when
     /// `envelope` is `None`, in it). A closed connection is a network error.
     ///
-    /// The transport's own future, not a layer around it (see `Client::execute` on why
+    /// The transport's own future, not a layer around it (see the top of `operation.rs` on why
     /// futures are kept small).
     pub fn run<'a>(
         &'a self,
@@ -207,7 +207,7 @@ impl Dispatcher {
         selection: Option<&'a ReadPreference>,
         unacknowledged: bool,
     ) -> impl Future<Output = Result<Reply>> + 'a {
-        // An async block, not an `async fn`, for the reason given in `Client::execute`.
+        // An async block, not an `async fn`, for the reason given at the top of `operation.rs`.
         async move {
             let member = self.transport.select(selection)?;
             let monitored = self.events.is_some()

@@ -87,7 +87,7 @@ pub fn next_batch(remaining: &mut VecDeque<Document>, limit: Option<usize>) -> V
 
 /// The encoded size of a document (an estimate only if it cannot be encoded).
 pub fn doc_size(doc: &Document) -> usize {
-    doc.to_vec().map(|v| v.len()).unwrap_or(0)
+    crate::encoding::encoded_len(doc).unwrap_or_else(|| doc.to_vec().map(|v| v.len()).unwrap_or(0))
 }
 
 /// A bijective mix of the counter, so ids are not guessable in sequence.

@@ -45,6 +45,7 @@ mod commands;
 pub mod compare;
 pub mod cursor;
 mod decimal;
+mod encoding;
 mod engine;
 pub mod error;
 pub mod exact;

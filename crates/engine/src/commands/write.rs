@@ -90,16 +90,24 @@ fn encode_for_insert(doc: &Document) -> CommandResult<(Bson, Box<[u8]>)> {
     }
     check_field_names(doc)?;
     let id = ObjectId::new();
-    let fields = encode(doc)?;
     // The `_id` element: its type byte, "_id" and its terminating NUL, the twelve bytes.
     const ID_ELEMENT: usize = 1 + 4 + 12;
-    let length = check_size(fields.len() + ID_ELEMENT)?;
-    let mut bytes = Vec::with_capacity(fields.len() + ID_ELEMENT);
+    let Some(fields_len) = crate::encoding::encoded_len(doc) else {
+        // What only `bson` encodes (or refuses): copy the fields after a new `_id`.
+        let mut with_id = doc! {"_id": id};
+        with_id.extend(doc.clone());
+        return Ok((Bson::ObjectId(id), encode_checked(&with_id)?));
+    };
+    let len = fields_len + ID_ELEMENT;
+    let length = check_size(len)?;
+    let mut bytes = Vec::with_capacity(len);
     bytes.extend_from_slice(&length.to_le_bytes());
     bytes.push(bson::spec::ElementType::ObjectId as u8);
     bytes.extend_from_slice(b"_id\0");
     bytes.extend_from_slice(&id.bytes());
-    bytes.extend_from_slice(&fields[4..]);
+    crate::encoding::write_elements(doc, &mut bytes);
+    bytes.push(0);
+    debug_assert_eq!(bytes.len(), len);
     Ok((Bson::ObjectId(id), bytes.into_boxed_slice()))
 }
 
@@ -156,7 +164,11 @@ fn check_field_names(doc: &Document) -> CommandResult<()> {
     }
 }
 
+/// `doc` encoded, in a buffer of its exact size when the engine's own encoder can write it.
 fn encode(doc: &Document) -> CommandResult<Vec<u8>> {
+    if let Some(bytes) = crate::encoding::encode(doc) {
+        return Ok(bytes);
+    }
     doc.to_vec()
         .map_err(|e| CommandError::bad_value(format!("document cannot be encoded as BSON: {e}")))
 }
@@ -177,11 +189,14 @@ fn check_size(len: usize) -> CommandResult<i32> {
 fn encode_checked(doc: &Document) -> CommandResult<Box<[u8]>> {
     let bytes = encode(doc)?;
     check_size(bytes.len())?;
-    // Copied into an allocation of the exact size rather than shrunk in place: shrinking
-    // leaves a small free fragment beside every stored document that nothing reuses (about
-    // 30 bytes per 100-byte document), while the encoding buffer, freed here, is reused by
-    // the next document's.
-    Ok(Box::from(bytes.as_slice()))
+    // Kept only at the exact size. `bson`'s buffer (for what only it encodes) is copied out
+    // rather than shrunk in place: shrinking leaves a small free fragment beside every stored
+    // document that nothing reuses (about 30 bytes per 100-byte document).
+    Ok(if bytes.capacity() == bytes.len() {
+        bytes.into_boxed_slice()
+    } else {
+        Box::from(bytes.as_slice())
+    })
 }
 
 /// One update statement, parsed.

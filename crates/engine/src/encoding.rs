@@ -1,0 +1,307 @@
+//! Documents encoded to BSON in one allocation of their exact size.
+//!
+//! `bson` encodes into a buffer that grows from empty (four or five reallocations for a small
+//! document) and has no entry point that takes a sized buffer or reports a size without
+//! encoding. The engine encodes every document it stores and measures every document it
+//! returns in a batch, so it computes the size first and writes once. The bytes are the ones
+//! `bson` writes (a property test below holds the two to it).
+
+use bson::spec::BinarySubtype;
+use bson::{Bson, Document};
+
+/// The length of the encoding of `doc`, or `None` if it holds what only `bson` encodes: a
+/// `DbPointer` (whose fields `bson` keeps private) or a key with a NUL byte (which `bson`
+/// refuses with an error).
+pub fn encoded_len(doc: &Document) -> Option<usize> {
+    let mut len = 4 + 1;
+    for (key, value) in doc {
+        if key.contains('\0') {
+            return None;
+        }
+        len += 1 + key.len() + 1 + value_len(value)?;
+    }
+    Some(len)
+}
+
+/// `doc` encoded, in a buffer whose capacity is its length; `None` as for [`encoded_len`].
+pub fn encode(doc: &Document) -> Option<Vec<u8>> {
+    let len = encoded_len(doc)?;
+    let mut buf = Vec::with_capacity(len);
+    write_document(doc, &mut buf);
+    debug_assert_eq!(buf.len(), len);
+    Some(buf)
+}
+
+/// Appends the elements of `doc` to `buf`, without the document's length and terminator
+/// (for a caller that writes elements of its own around them). The caller has checked the
+/// document with [`encoded_len`].
+pub fn write_elements(doc: &Document, buf: &mut Vec<u8>) {
+    for (key, value) in doc {
+        write_element(key, value, buf);
+    }
+}
+
+fn value_len(value: &Bson) -> Option<usize> {
+    Some(match value {
+        Bson::Double(_) | Bson::Int64(_) | Bson::Timestamp(_) | Bson::DateTime(_) => 8,
+        Bson::Int32(_) => 4,
+        Bson::Boolean(_) => 1,
+        Bson::Null | Bson::Undefined | Bson::MinKey | Bson::MaxKey => 0,
+        Bson::ObjectId(_) => 12,
+        Bson::Decimal128(_) => 16,
+        Bson::String(s) | Bson::JavaScriptCode(s) | Bson::Symbol(s) => string_len(s),
+        Bson::Document(doc) => encoded_len(doc)?,
+        Bson::Array(values) => {
+            let mut len = 4 + 1;
+            for (index, value) in values.iter().enumerate() {
+                len += 1 + decimal_digits(index) + 1 + value_len(value)?;
+            }
+            len
+        }
+        Bson::Binary(binary) => {
+            let old = binary.subtype == BinarySubtype::BinaryOld;
+            4 + 1 + if old { 4 } else { 0 } + binary.bytes.len()
+        }
+        Bson::RegularExpression(regex) => {
+            regex.pattern.as_str().len() + 1 + regex.options.as_str().len() + 1
+        }
+        Bson::JavaScriptCodeWithScope(code) => {
+            4 + string_len(&code.code) + encoded_len(&code.scope)?
+        }
+        Bson::DbPointer(_) => return None,
+    })
+}
+
+fn string_len(s: &str) -> usize {
+    4 + s.len() + 1
+}
+
+fn decimal_digits(mut n: usize) -> usize {
+    let mut digits = 1;
+    while n >= 10 {
+        n /= 10;
+        digits += 1;
+    }
+    digits
+}
+
+/// Writes a document: its length, its elements, its terminator.
+fn write_document(doc: &Document, buf: &mut Vec<u8>) {
+    let start = open(buf);
+    write_elements(doc, buf);
+    close(buf, start);
+}
+
+/// Starts a document or array at the end of `buf`; returns where its length goes.
+fn open(buf: &mut Vec<u8>) -> usize {
+    let start = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    start
+}
+
+/// Ends the document or array that starts at `start`, and writes its length there.
+fn close(buf: &mut Vec<u8>, start: usize) {
+    buf.push(0);
+    write_length_at(buf, start);
+}
+
+/// Writes the length of what runs from `start` to the end of `buf`, at `start`. Lengths fit
+/// in an `i32`: `encoded_len` was computed first, and callers refuse documents over 16 MiB
+/// before the length is read by anyone (a longer one is only ever discarded).
+fn write_length_at(buf: &mut [u8], start: usize) {
+    let len = (buf.len() - start) as u32;
+    buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
+}
+
+fn write_element(key: &str, value: &Bson, buf: &mut Vec<u8>) {
+    buf.push(value.element_type() as u8);
+    buf.extend_from_slice(key.as_bytes());
+    buf.push(0);
+    write_value(value, buf);
+}
+
+fn write_value(value: &Bson, buf: &mut Vec<u8>) {
+    match value {
+        Bson::Double(v) => buf.extend_from_slice(&v.to_le_bytes()),
+        Bson::Int32(v) => buf.extend_from_slice(&v.to_le_bytes()),
+        Bson::Int64(v) => buf.extend_from_slice(&v.to_le_bytes()),
+        Bson::Boolean(v) => buf.push(u8::from(*v)),
+        Bson::Null | Bson::Undefined | Bson::MinKey | Bson::MaxKey => {}
+        Bson::ObjectId(id) => buf.extend_from_slice(&id.bytes()),
+        Bson::Decimal128(d) => buf.extend_from_slice(&d.bytes()),
+        Bson::DateTime(dt) => buf.extend_from_slice(&dt.timestamp_millis().to_le_bytes()),
+        Bson::Timestamp(ts) => {
+            buf.extend_from_slice(&ts.increment.to_le_bytes());
+            buf.extend_from_slice(&ts.time.to_le_bytes());
+        }
+        Bson::String(s) | Bson::JavaScriptCode(s) | Bson::Symbol(s) => write_string(s, buf),
+        Bson::Document(doc) => write_document(doc, buf),
+        Bson::Array(values) => {
+            let start = open(buf);
+            let mut index = itoa_buffer();
+            for (i, value) in values.iter().enumerate() {
+                write_element(decimal(i, &mut index), value, buf);
+            }
+            close(buf, start);
+        }
+        Bson::Binary(binary) => {
+            let old = binary.subtype == BinarySubtype::BinaryOld;
+            let inner = binary.bytes.len() as u32;
+            let len = if old { inner + 4 } else { inner };
+            buf.extend_from_slice(&len.to_le_bytes());
+            buf.push(u8::from(binary.subtype));
+            if old {
+                buf.extend_from_slice(&inner.to_le_bytes());
+            }
+            buf.extend_from_slice(&binary.bytes);
+        }
+        Bson::RegularExpression(regex) => {
+            for part in [regex.pattern.as_str(), regex.options.as_str()] {
+                buf.extend_from_slice(part.as_bytes());
+                buf.push(0);
+            }
+        }
+        Bson::JavaScriptCodeWithScope(code) => {
+            let start = open(buf);
+            write_string(&code.code, buf);
+            write_document(&code.scope, buf);
+            write_length_at(buf, start);
+        }
+        // `encoded_len` refuses it, and no caller writes without asking it first.
+        Bson::DbPointer(_) => {}
+    }
+}
+
+fn write_string(s: &str, buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&((s.len() + 1) as u32).to_le_bytes());
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(0);
+}
+
+/// Room for the decimal digits of any array index.
+fn itoa_buffer() -> [u8; 20] {
+    [0; 20]
+}
+
+/// `n` in decimal, written into `room`.
+fn decimal(mut n: usize, room: &mut [u8; 20]) -> &str {
+    let mut at = room.len();
+    loop {
+        at -= 1;
+        room[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&room[at..]).unwrap_or("0")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::oid::ObjectId;
+    use bson::{Binary, DateTime, Decimal128, JavaScriptCodeWithScope, Regex, Timestamp, doc};
+    use proptest::prelude::*;
+
+    fn value() -> impl Strategy<Value = Bson> {
+        let leaf = prop_oneof![
+            any::<f64>().prop_map(Bson::Double),
+            ".{0,12}".prop_map(Bson::String),
+            any::<bool>().prop_map(Bson::Boolean),
+            Just(Bson::Null),
+            Just(Bson::Undefined),
+            Just(Bson::MinKey),
+            Just(Bson::MaxKey),
+            any::<i32>().prop_map(Bson::Int32),
+            any::<i64>().prop_map(Bson::Int64),
+            (any::<u32>(), any::<u32>())
+                .prop_map(|(time, increment)| Bson::Timestamp(Timestamp { time, increment })),
+            any::<[u8; 12]>().prop_map(|b| Bson::ObjectId(ObjectId::from_bytes(b))),
+            any::<i64>().prop_map(|ms| Bson::DateTime(DateTime::from_millis(ms))),
+            any::<[u8; 16]>().prop_map(|b| Bson::Decimal128(Decimal128::from_bytes(b))),
+            ".{0,8}".prop_map(Bson::JavaScriptCode),
+            ".{0,8}".prop_map(Bson::Symbol),
+            (
+                prop_oneof![
+                    Just(BinarySubtype::Generic),
+                    Just(BinarySubtype::BinaryOld),
+                    Just(BinarySubtype::Uuid),
+                    Just(BinarySubtype::UserDefined(0x80)),
+                ],
+                proptest::collection::vec(any::<u8>(), 0..24)
+            )
+                .prop_map(|(subtype, bytes)| Bson::Binary(Binary { subtype, bytes })),
+            ("[a-z.*]{0,6}", "[imsx]{0,3}").prop_filter_map("a regex", |(p, o)| {
+                Some(Bson::RegularExpression(Regex {
+                    pattern: p.try_into().ok()?,
+                    options: o.try_into().ok()?,
+                }))
+            }),
+        ];
+        leaf.prop_recursive(3, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..12).prop_map(Bson::Array),
+                document(inner.clone()).prop_map(Bson::Document),
+                (".{0,8}", document(inner)).prop_map(|(code, scope)| {
+                    Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope { code, scope })
+                }),
+            ]
+        })
+    }
+
+    fn document(values: impl Strategy<Value = Bson>) -> impl Strategy<Value = Document> {
+        proptest::collection::vec((".{0,6}", values), 0..6)
+            .prop_map(|fields| fields.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn encodes_as_bson_does(doc in document(value())) {
+            let expected = doc.to_vec();
+            match (encode(&doc), expected) {
+                (Some(ours), Ok(theirs)) => {
+                    prop_assert_eq!(encoded_len(&doc), Some(theirs.len()));
+                    prop_assert_eq!(ours.capacity(), theirs.len());
+                    prop_assert_eq!(ours, theirs);
+                }
+                // A key with a NUL byte somewhere: ours declines, bson refuses.
+                (None, Err(_)) => {}
+                (ours, theirs) => prop_assert!(false, "ours {:?}, bson's {:?}", ours, theirs),
+            }
+        }
+    }
+
+    #[test]
+    fn declines_what_only_bson_encodes() {
+        assert_eq!(encoded_len(&doc! {"a\0b": 1}), None);
+        assert!(doc! {"a\0b": 1}.to_vec().is_err());
+        let pointer = bson::RawDocumentBuf::from_bytes(
+            // {p: DbPointer("db.c", ObjectId(0…0))}
+            [
+                &29_i32.to_le_bytes()[..],
+                &[0x0C, b'p', 0],
+                &5_i32.to_le_bytes(),
+                b"db.c\0",
+                &[0; 12],
+                &[0],
+            ]
+            .concat(),
+        )
+        .expect("a valid document");
+        let pointer = Document::try_from(pointer.as_ref()).expect("decodes");
+        assert_eq!(encoded_len(&pointer), None);
+        assert_eq!(encode(&pointer), None);
+    }
+
+    #[test]
+    fn array_indexes_are_decimal() {
+        let long: Vec<Bson> = (0..123).map(Bson::Int32).collect();
+        let doc = doc! {"a": long};
+        assert_eq!(encode(&doc), doc.to_vec().ok());
+        assert_eq!(decimal_digits(0), 1);
+        assert_eq!(decimal_digits(10), 2);
+        assert_eq!(decimal(1234, &mut itoa_buffer()), "1234");
+    }
+}

@@ -6,8 +6,8 @@
 //! returns in a batch, so it computes the size first and writes once. The bytes are the ones
 //! `bson` writes (a property test below holds the two to it).
 
-use bson::spec::BinarySubtype;
-use bson::{Bson, Document};
+use bson::spec::{BinarySubtype, ElementType};
+use bson::{Bson, Document, Timestamp};
 
 /// The length of the encoding of `doc`, or `None` if it holds what only `bson` encodes: a
 /// `DbPointer` (whose fields `bson` keeps private) or a key with a NUL byte (which `bson`
@@ -39,6 +39,43 @@ pub fn write_elements(doc: &Document, buf: &mut Vec<u8>) {
     for (key, value) in doc {
         write_element(key, value, buf);
     }
+}
+
+/// `reply` encoded with `operationTime` and `$clusterTime` after its fields, as `mongod`
+/// sends it (the signature is all zeros: no keys are configured), in one buffer of its exact
+/// size; `None` as for [`encoded_len`].
+pub fn encode_reply(
+    reply: &Document,
+    operation_time: Timestamp,
+    cluster_time: Timestamp,
+) -> Option<Vec<u8>> {
+    // `operationTime`: type, name and NUL, the timestamp.
+    const OPERATION_TIME: usize = 1 + 13 + 1 + 8;
+    // `$clusterTime`: type, name and NUL, then a document of `clusterTime` (type, name, NUL,
+    // timestamp) and `signature`, a document of `hash` (type, name, NUL, length, subtype,
+    // twenty bytes) and `keyId` (type, name, NUL, int64).
+    const SIGNATURE: usize = 4 + (1 + 4 + 1 + 4 + 1 + 20) + (1 + 5 + 1 + 8) + 1;
+    const CLUSTER_TIME: usize = 1 + 12 + 1 + (4 + (1 + 11 + 1 + 8) + (1 + 9 + 1 + SIGNATURE) + 1);
+    let len = encoded_len(reply)? + OPERATION_TIME + CLUSTER_TIME;
+    let mut buf = Vec::with_capacity(len);
+    let start = open(&mut buf);
+    write_elements(reply, &mut buf);
+    write_element("operationTime", &Bson::Timestamp(operation_time), &mut buf);
+    key(&mut buf, ElementType::EmbeddedDocument, "$clusterTime");
+    let cluster = open(&mut buf);
+    write_element("clusterTime", &Bson::Timestamp(cluster_time), &mut buf);
+    key(&mut buf, ElementType::EmbeddedDocument, "signature");
+    let signature = open(&mut buf);
+    key(&mut buf, ElementType::Binary, "hash");
+    buf.extend_from_slice(&20_u32.to_le_bytes());
+    buf.push(u8::from(BinarySubtype::Generic));
+    buf.extend_from_slice(&[0; 20]);
+    write_element("keyId", &Bson::Int64(0), &mut buf);
+    close(&mut buf, signature);
+    close(&mut buf, cluster);
+    close(&mut buf, start);
+    debug_assert_eq!(buf.len(), len);
+    Some(buf)
 }
 
 fn value_len(value: &Bson) -> Option<usize> {
@@ -113,11 +150,16 @@ fn write_length_at(buf: &mut [u8], start: usize) {
     buf[start..start + 4].copy_from_slice(&len.to_le_bytes());
 }
 
-fn write_element(key: &str, value: &Bson, buf: &mut Vec<u8>) {
-    buf.push(value.element_type() as u8);
-    buf.extend_from_slice(key.as_bytes());
-    buf.push(0);
+fn write_element(name: &str, value: &Bson, buf: &mut Vec<u8>) {
+    key(buf, value.element_type(), name);
     write_value(value, buf);
+}
+
+/// An element's type and name.
+fn key(buf: &mut Vec<u8>, element_type: ElementType, name: &str) {
+    buf.push(element_type as u8);
+    buf.extend_from_slice(name.as_bytes());
+    buf.push(0);
 }
 
 fn write_value(value: &Bson, buf: &mut Vec<u8>) {
@@ -293,6 +335,37 @@ mod tests {
         let pointer = Document::try_from(pointer.as_ref()).expect("decodes");
         assert_eq!(encoded_len(&pointer), None);
         assert_eq!(encode(&pointer), None);
+    }
+
+    #[test]
+    fn replies_carry_their_times_as_mongod_sends_them() {
+        let reply = doc! {"n": 1, "ok": 1.0};
+        let (op, ct) = (
+            Timestamp {
+                time: 7,
+                increment: 2,
+            },
+            Timestamp {
+                time: 8,
+                increment: 1,
+            },
+        );
+        let ours = encode_reply(&reply, op, ct).expect("encodable");
+        let mut expected = reply.clone();
+        expected.insert("operationTime", op);
+        expected.insert(
+            "$clusterTime",
+            doc! {
+                "clusterTime": ct,
+                "signature": {
+                    "hash": bson::Binary { subtype: BinarySubtype::Generic, bytes: vec![0; 20] },
+                    "keyId": 0_i64,
+                },
+            },
+        );
+        assert_eq!(Some(ours.clone()), expected.to_vec().ok());
+        assert_eq!(ours.capacity(), ours.len());
+        assert_eq!(encode_reply(&doc! {"a\0": 1}, op, ct), None);
     }
 
     #[test]

@@ -167,3 +167,67 @@ fn command_futures_stay_small() {
         assert!(size <= 1536, "{name}'s future takes {size} bytes");
     }
 }
+
+/// `run_command_encoded` answers with the bytes of the reply `run_command` gives: two engines
+/// fed the same commands give the same replies, the times aside (each engine has its own clock).
+#[tokio::test]
+async fn encoded_replies_are_the_replies_run_command_gives() {
+    let (plain, encoded) = (Engine::new(), Engine::new());
+    let client = ClientInfo::default();
+    let lsid =
+        doc! {"id": bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: vec![7; 16] }};
+    let commands = [
+        (
+            "shop",
+            doc! {"insert": "orders", "documents": [{"_id": 1, "sku": "a"}, {"_id": 2, "sku": "b"}]},
+        ),
+        ("shop", doc! {"insert": "orders", "documents": [{"_id": 1}]}),
+        (
+            "shop",
+            doc! {"update": "orders", "updates": [{"q": {"_id": 2}, "u": {"$set": {"qty": 3}}}]},
+        ),
+        (
+            "shop",
+            doc! {"find": "orders", "filter": {}, "batchSize": 1},
+        ),
+        (
+            "shop",
+            doc! {"aggregate": "orders", "pipeline": [{"$group": {"_id": null, "n": {"$sum": 1}}}], "cursor": {}},
+        ),
+        ("shop", doc! {"noSuchCommand": 1}),
+        (
+            "shop",
+            doc! {"insert": "orders", "documents": [{"_id": 3}], "lsid": lsid.clone(), "txnNumber": 1_i64, "startTransaction": true, "autocommit": false},
+        ),
+        (
+            "shop",
+            doc! {"count": "orders", "lsid": lsid.clone(), "txnNumber": 1_i64, "autocommit": false},
+        ),
+        (
+            "admin",
+            doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": 1_i64, "autocommit": false},
+        ),
+    ];
+    let without_times = |mut reply: Document| {
+        let operation_time = reply.remove("operationTime");
+        let cluster_time = reply.remove("$clusterTime");
+        assert!(
+            matches!(operation_time, Some(bson::Bson::Timestamp(_))),
+            "{reply}"
+        );
+        assert!(
+            matches!(&cluster_time, Some(bson::Bson::Document(ct)) if ct.contains_key("signature")),
+            "{reply}"
+        );
+        reply
+    };
+    for (db, command) in commands {
+        let expected = run(&plain, db, command.clone()).await;
+        let bytes = encoded
+            .run_command_encoded(&client, db, command)
+            .await
+            .expect("a reply");
+        let got = Document::try_from(bytes.as_ref()).expect("valid BSON");
+        assert_eq!(without_times(got), without_times(expected));
+    }
+}

@@ -170,9 +170,51 @@ pub fn seed_transaction_session_values(c: &mut Criterion) {
     group.finish();
 }
 
+/// The seed transaction as `seed_transaction` sends it, with the replies encoded as BSON
+/// (`Engine::run_command_encoded`, as `causeway-server` answers over the wire) instead of
+/// returned as documents. The caller reads them as a driver does, from the bytes.
+pub fn seed_transaction_encoded(c: &mut Criterion) {
+    let rt = runtime();
+    let engine = seed_engine(&rt);
+    let client = ClientInfo::default();
+    let lsid = doc! {"id": Binary { subtype: BinarySubtype::Uuid, bytes: vec![9; 16] }};
+    let mut txn_number = 0_i64;
+    let mut group = c.benchmark_group("engine");
+    group.throughput(Throughput::Elements(1));
+    let (engine, client, lsid) = (&engine, &client, &lsid);
+    group.bench_function("seed_transaction_encoded", |b| {
+        b.to_async(&rt).iter(|| {
+            txn_number += 1;
+            let txn_number = txn_number;
+            async move {
+                let run = |db, command| async move {
+                    let reply = engine.run_command_encoded(client, db, command).await.expect("reply");
+                    assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply:?}");
+                    reply
+                };
+                run("shop", doc! {
+                    "insert": "orders", "documents": [{"sku": "abc123", "qty": 100}],
+                    "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
+                })
+                .await;
+                let update = run("shop", doc! {
+                    "update": "inventory",
+                    "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}}],
+                    "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
+                })
+                .await;
+                assert_eq!(update.get_i32("nModified").ok(), Some(1));
+                run("admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false}).await;
+            }
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     crud,
     seed_transaction,
+    seed_transaction_encoded,
     seed_transaction_session_values
 );

@@ -13,7 +13,7 @@
 
 use std::collections::HashSet;
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, RawDocument};
 
 use crate::checksum;
 use crate::error::{DocumentLocation, ProtocolError};
@@ -193,6 +193,44 @@ impl OpMsg {
         write_frame(out, request_id, response_to, OpCode::Msg, checksum, |out| {
             self.write_sections(out)
         })
+    }
+
+    /// The frame of a message with `flags`, no sequences and a body already encoded as BSON
+    /// (a server's reply made as bytes): the frame [`OpMsg::encode`] makes for that body,
+    /// without decoding and encoding it again. A checksum is appended iff `flags` has
+    /// [`MsgFlags::CHECKSUM_PRESENT`].
+    ///
+    /// Fails if the body exceeds [`MAX_DOCUMENT_SIZE`](crate::MAX_DOCUMENT_SIZE).
+    pub fn encode_encoded_body(
+        flags: MsgFlags,
+        body: &RawDocument,
+        request_id: i32,
+        response_to: i32,
+    ) -> Result<Vec<u8>, ProtocolError> {
+        let bytes = body.as_bytes();
+        if bytes.len() > crate::MAX_DOCUMENT_SIZE {
+            return Err(ProtocolError::DocumentTooLarge {
+                index: 0,
+                location: DocumentLocation::Body,
+                length: bytes.len(),
+                max: crate::MAX_DOCUMENT_SIZE,
+            });
+        }
+        let mut out = Vec::with_capacity(MessageHeader::LEN + 4 + 1 + bytes.len());
+        write_frame(
+            &mut out,
+            request_id,
+            response_to,
+            OpCode::Msg,
+            flags.checksum_present(),
+            |out| {
+                out.extend_from_slice(&flags.bits().to_le_bytes());
+                out.push(0);
+                out.extend_from_slice(bytes);
+                Ok(())
+            },
+        )?;
+        Ok(out)
     }
 
     fn write_sections(&self, out: &mut Vec<u8>) -> Result<(), ProtocolError> {
@@ -687,5 +725,22 @@ mod tests {
             msg.encode(0, 0),
             Err(ProtocolError::MessageTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn an_encoded_body_makes_the_frame_its_document_would() {
+        let body = doc! {"n": 1, "ok": 1.0, "note": "é"};
+        let raw = bson::RawDocumentBuf::try_from(&body).expect("encodable");
+        for flags in [MsgFlags::empty(), MsgFlags::CHECKSUM_PRESENT] {
+            let mut message = OpMsg::new(body.clone());
+            message.flags = flags;
+            let expected = message.encode(7, 3).expect("a frame");
+            let frame = OpMsg::encode_encoded_body(flags, &raw, 7, 3).expect("a frame");
+            assert_eq!(frame, expected);
+            match crate::decode_frame(&frame).expect("decodes") {
+                crate::Message::Msg { msg, .. } => assert_eq!(msg.body, body),
+                other => panic!("not an OP_MSG: {other:?}"),
+            }
+        }
     }
 }

@@ -192,16 +192,21 @@ impl Connection {
                     .await;
             }
         }
+        // The reply comes encoded: the engine writes its times into the bytes, with no
+        // document to build and encode again here.
         let reply = self
             .engine
-            .run_command_as(&self.client, &db, command)
+            .run_command_encoded(&self.client, &db, command)
             .await
             .map_err(|_| Closed::FailPoint)?;
         if flags.more_to_come() {
             // The client wants no reply (an unacknowledged write).
             return Ok(());
         }
-        self.send(OpMsg::new(reply), request_id).await
+        let bytes =
+            OpMsg::encode_encoded_body(MsgFlags::empty(), &reply, self.request_id(), request_id)?;
+        self.writer.write_all(&bytes).await?;
+        Ok(())
     }
 
     /// An awaitable `hello`: answer when the topology changes or `maxAwaitTimeMS` passes; with

@@ -645,10 +645,10 @@ async fn end_sessions_aborts_their_transactions() {
     let engine = Engine::new();
     let mut s = Session::new(1);
     s.start();
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
     )
     .await;
     run_ok(&engine, "admin", doc! {"endSessions": [s.lsid.clone()]}).await;

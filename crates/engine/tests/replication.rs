@@ -61,10 +61,10 @@ async fn a_transaction_appears_on_a_secondary_all_at_once() {
     let mut s = Session::new(1);
     s.start();
     for i in 0..5 {
-        run_ok(
+        s.ok_in_txn(
             primary,
             "db",
-            s.in_txn(doc! {"insert": "c", "documents": [{"_id": i}]}),
+            doc! {"insert": "c", "documents": [{"_id": i}]},
         )
         .await;
     }

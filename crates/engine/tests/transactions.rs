@@ -17,12 +17,9 @@ async fn a_transaction_does_not_see_a_later_commit() {
     .await;
     let mut s = Session::new(1);
     s.start();
-    let first = run_ok(
-        &engine,
-        "db",
-        s.in_txn(doc! {"find": "c", "filter": {"_id": 1}}),
-    )
-    .await;
+    let first = s
+        .ok_in_txn(&engine, "db", doc! {"find": "c", "filter": {"_id": 1}})
+        .await;
     assert_eq!(first_batch(&first)[0].get_i32("v").ok(), Some(1));
     run_ok(
         &engine,
@@ -36,7 +33,9 @@ async fn a_transaction_does_not_see_a_later_commit() {
         doc! {"insert": "c", "documents": [{"_id": 2}]},
     )
     .await;
-    let again = run_ok(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await;
+    let again = s
+        .ok_in_txn(&engine, "db", doc! {"find": "c", "filter": {}})
+        .await;
     assert_eq!(first_batch(&again), vec![doc! {"_id": 1, "v": 1}]);
     run_ok(&engine, "admin", s.commit()).await;
     assert_eq!(
@@ -50,19 +49,21 @@ async fn own_writes_are_visible_inside_and_invisible_outside_until_commit() {
     let engine = Engine::new();
     let mut s = Session::new(2);
     s.start();
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1, "qty": 5}]}),
+        doc! {"insert": "c", "documents": [{"_id": 1, "qty": 5}]},
     )
     .await;
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"qty": 1}}}]}),
+        doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"qty": 1}}}]},
     )
     .await;
-    let inside = run_ok(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await;
+    let inside = s
+        .ok_in_txn(&engine, "db", doc! {"find": "c", "filter": {}})
+        .await;
     assert_eq!(first_batch(&inside), vec![doc! {"_id": 1, "qty": 6}]);
     assert!(
         find_all(&engine, "db", "c", doc! {}).await.is_empty(),
@@ -88,7 +89,7 @@ async fn two_transactions_updating_one_document_get_exactly_one_write_conflict()
     a.start();
     b.start();
     let update = doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]};
-    run_ok(&engine, "db", a.in_txn(update.clone())).await;
+    a.ok_in_txn(&engine, "db", update.clone()).await;
     let conflict = run(&engine, "db", b.in_txn(update.clone())).await;
     assert_eq!(code_name(&conflict), Some("WriteConflict"), "{conflict}");
     assert_eq!(labels(&conflict), vec!["TransientTransactionError"]);
@@ -117,7 +118,8 @@ async fn a_write_to_a_document_committed_after_the_snapshot_conflicts() {
     .await;
     let mut s = Session::new(5);
     s.start();
-    run_ok(&engine, "db", s.in_txn(doc! {"find": "c", "filter": {}})).await;
+    s.ok_in_txn(&engine, "db", doc! {"find": "c", "filter": {}})
+        .await;
     run_ok(
         &engine,
         "db",
@@ -142,23 +144,23 @@ async fn abort_leaves_nothing_behind_including_created_collections() {
     let engine = Engine::new();
     let mut s = Session::new(6);
     s.start();
-    run_ok(&engine, "db", s.in_txn(doc! {"create": "fresh"})).await;
-    run_ok(
+    s.ok_in_txn(&engine, "db", doc! {"create": "fresh"}).await;
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "fresh", "documents": [{"_id": 1}]}),
+        doc! {"insert": "fresh", "documents": [{"_id": 1}]},
     )
     .await;
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "implicit", "documents": [{"_id": 1}]}),
+        doc! {"insert": "implicit", "documents": [{"_id": 1}]},
     )
     .await;
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"createIndexes": "fresh", "indexes": [{"key": {"a": 1}, "name": "a_1"}]}),
+        doc! {"createIndexes": "fresh", "indexes": [{"key": {"a": 1}, "name": "a_1"}]},
     )
     .await;
     let listed = run_ok(&engine, "db", doc! {"listCollections": 1}).await;
@@ -218,10 +220,10 @@ async fn a_retried_commit_succeeds_again() {
     let engine = Engine::new();
     let mut s = Session::new(7);
     s.start();
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
     )
     .await;
     run_ok(&engine, "admin", s.commit()).await;
@@ -237,10 +239,10 @@ async fn a_stale_txn_number_is_refused() {
     let mut s = Session::new(8);
     s.txn_number = 5;
     s.start();
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
     )
     .await;
     run_ok(&engine, "admin", s.commit()).await;
@@ -268,10 +270,10 @@ async fn unknown_and_aborted_transactions_are_no_such_transaction() {
     assert_eq!(code_name(&reply), Some("NoSuchTransaction"));
     assert_eq!(labels(&reply), vec!["TransientTransactionError"]);
     s.start();
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
     )
     .await;
     run_ok(&engine, "admin", s.abort()).await;
@@ -292,18 +294,19 @@ async fn a_duplicate_key_inside_a_transaction_aborts_it() {
     .await;
     let mut s = Session::new(10);
     s.start();
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 2}]}),
+        doc! {"insert": "c", "documents": [{"_id": 2}]},
     )
     .await;
-    let dup = run_ok(
-        &engine,
-        "db",
-        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
-    )
-    .await;
+    let dup = s
+        .ok_in_txn(
+            &engine,
+            "db",
+            doc! {"insert": "c", "documents": [{"_id": 1}]},
+        )
+        .await;
     let errors = dup.get_array("writeErrors").expect("write errors");
     let error = errors[0].as_document().expect("document");
     assert_eq!(error.get_i32("code").ok(), Some(11000));
@@ -364,10 +367,10 @@ async fn a_write_outside_a_transaction_waits_for_the_transaction_holding_its_doc
     .await;
     let mut s = Session::new(13);
     s.start();
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]}),
+        doc! {"update": "c", "updates": [{"q": {"_id": 1}, "u": {"$inc": {"n": 1}}}]},
     )
     .await;
     let writer = {
@@ -401,10 +404,10 @@ async fn transactions_past_the_lifetime_limit_are_aborted() {
     let engine = Engine::new();
     let mut s = Session::new(14);
     s.start();
-    run_ok(
+    s.ok_in_txn(
         &engine,
         "db",
-        s.in_txn(doc! {"insert": "c", "documents": [{"_id": 1}]}),
+        doc! {"insert": "c", "documents": [{"_id": 1}]},
     )
     .await;
     tokio::time::advance(std::time::Duration::from_secs(61)).await;

@@ -96,6 +96,36 @@ fn seed_engine(rt: &tokio::runtime::Runtime) -> Engine {
     engine
 }
 
+/// Step `step` (0, 1 or 2) of the seed transaction numbered `txn_number`: its database and
+/// command, session fields included (insert an order; decrement the stock with a `$gte`
+/// guard; commit).
+fn seed_command(step: usize, lsid: &Document, txn_number: i64) -> (&'static str, Document) {
+    match step {
+        0 => (
+            "shop",
+            doc! {
+                "insert": "orders", "documents": [{"sku": "abc123", "qty": 100}],
+                "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
+            },
+        ),
+        1 => (
+            "shop",
+            doc! {
+                "update": "inventory",
+                "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}}],
+                "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
+            },
+        ),
+        _ => (
+            "admin",
+            doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false},
+        ),
+    }
+}
+
+/// The step of the seed transaction whose reply says how many documents it modified.
+const UPDATE_STEP: usize = 1;
+
 pub fn seed_transaction(c: &mut Criterion) {
     let rt = runtime();
     let engine = seed_engine(&rt);
@@ -109,19 +139,13 @@ pub fn seed_transaction(c: &mut Criterion) {
             txn_number += 1;
             let txn_number = txn_number;
             async move {
-                run(engine, "shop", doc! {
-                    "insert": "orders", "documents": [{"sku": "abc123", "qty": 100}],
-                    "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
-                })
-                .await;
-                let update = run(engine, "shop", doc! {
-                    "update": "inventory",
-                    "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}}],
-                    "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
-                })
-                .await;
-                assert_eq!(update.get_i32("nModified").ok(), Some(1));
-                run(engine, "admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false}).await;
+                for step in 0..3 {
+                    let (db, command) = seed_command(step, lsid, txn_number);
+                    let reply = run(engine, db, command).await;
+                    if step == UPDATE_STEP {
+                        assert_eq!(reply.get_i32("nModified").ok(), Some(1));
+                    }
+                }
             }
         })
     });
@@ -187,24 +211,17 @@ pub fn seed_transaction_encoded(c: &mut Criterion) {
             txn_number += 1;
             let txn_number = txn_number;
             async move {
-                let run = |db, command| async move {
-                    let reply = engine.run_command_encoded(client, db, command).await.expect("reply");
+                for step in 0..3 {
+                    let (db, command) = seed_command(step, lsid, txn_number);
+                    let reply = engine
+                        .run_command_encoded(client, db, command)
+                        .await
+                        .expect("reply");
                     assert_eq!(reply.get_f64("ok").ok(), Some(1.0), "{reply:?}");
-                    reply
-                };
-                run("shop", doc! {
-                    "insert": "orders", "documents": [{"sku": "abc123", "qty": 100}],
-                    "lsid": lsid.clone(), "txnNumber": txn_number, "startTransaction": true, "autocommit": false,
-                })
-                .await;
-                let update = run("shop", doc! {
-                    "update": "inventory",
-                    "updates": [{"q": {"sku": "abc123", "qty": {"$gte": 100}}, "u": {"$inc": {"qty": -100}}}],
-                    "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false,
-                })
-                .await;
-                assert_eq!(update.get_i32("nModified").ok(), Some(1));
-                run("admin", doc! {"commitTransaction": 1, "lsid": lsid.clone(), "txnNumber": txn_number, "autocommit": false}).await;
+                    if step == UPDATE_STEP {
+                        assert_eq!(reply.get_i32("nModified").ok(), Some(1));
+                    }
+                }
             }
         })
     });

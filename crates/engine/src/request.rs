@@ -391,21 +391,23 @@ impl<'a> Request<'a> {
     /// Parses the generic arguments of `body`.
     pub fn parse(db: &'a str, body: Document) -> CommandResult<Request<'a>> {
         let fields = GenericFields::find(&body);
-        Request::parse_found(db, body, fields)
+        Request::parse_found(db, body, fields, true)
     }
 
-    /// [`Request::parse`], with what one pass over `body` found of its generic arguments.
+    /// [`Request::parse`], with what one pass over `body` found of its generic arguments, for
+    /// a reply that will or will not get the times as fields (`reply_gets_times`).
     pub(crate) fn parse_found(
         db: &'a str,
         mut body: Document,
         fields: GenericFields,
+        reply_gets_times: bool,
     ) -> CommandResult<Request<'a>> {
         if fields.has_db {
             body.remove("$db");
         }
         check_command_name(db, &body)?;
         let session = fields.into_arguments(&mut body)?;
-        Request::build(db, body, session, true)
+        Request::build(db, body, session, reply_gets_times)
     }
 
     /// A command whose session arguments come apart from `body`; any the body carries itself

@@ -375,6 +375,10 @@ impl Engine {
     /// Runs a command that carries its session arguments as fields; `reply_gets_times` says
     /// whether the reply document will get the times as fields (and so is made with room
     /// for them).
+    //
+    // This and the other entry points return async blocks rather than being `async fn`s: an
+    // `async fn` keeps its by-value arguments twice in its state, and every caller's future
+    // holds this one.
     #[allow(
         clippy::manual_async_fn,
         reason = "an async fn would hold its arguments twice"
@@ -400,10 +404,7 @@ impl Engine {
                     fields.has_txn_number(),
                     fields.has_autocommit(),
                 );
-                let request = Request::parse_found(db, command, fields).map(|mut request| {
-                    request.reply_gets_times = reply_gets_times;
-                    request
-                });
+                let request = Request::parse_found(db, command, fields, reply_gets_times);
                 self.respond(client, summary, action, request)
             }
             .await
@@ -445,7 +446,7 @@ impl Engine {
         command: Document,
         session: SessionArguments,
     ) -> impl Future<Output = Result<Response, ConnectionClosed>> + 'a {
-        // An async block for the reason given in `run_command_as`.
+        // An async block for the reason given at `run_document`.
         async move {
             if let Some(ts) = session.cluster_time {
                 self.shared.clock.advance(ts);
@@ -499,7 +500,7 @@ impl Engine {
         action: Option<Box<FailAction>>,
         request: CommandResult<Request<'a>>,
     ) -> impl Future<Output = Result<Response, ConnectionClosed>> + 'a {
-        // An async block for the reason given in `run_command_as`.
+        // An async block for the reason given at `run_document`.
         async move {
             let mut labels_override = None;
             let mut injected_wc_error = None;

@@ -7,6 +7,8 @@
 //! (`lsid`, `txnNumber`, read and write concern, `$clusterTime`, ...) apart from the command
 //! with [`Engine::run_with_session`], and get the reply's times back as values: the same rules,
 //! without writing those fields into every command and parsing them back.
+//! [`Engine::run_command_encoded`] returns the reply as the BSON bytes the wire carries, the
+//! times written straight into the encoding, for a server that sends it on.
 //!
 //! # Behaviour
 //!

@@ -41,7 +41,8 @@
 //! frame, and `encode_into` to append them to a buffer. [`OpMsg::from_command`] pulls chosen
 //! array fields out of a command into document sequences (as drivers send `insert`'s
 //! `documents`); [`OpMsg::into_command`] folds sequences back into the body (what a server
-//! executes).
+//! executes). [`OpMsg::encode_encoded_body`] frames a body that is already BSON (a reply a
+//! server made as bytes) without decoding it.
 //!
 //! ```
 //! use bson::doc;

@@ -1,13 +1,20 @@
-//! Documents encoded to BSON in one allocation of their exact size.
+//! Documents encoded to BSON in one allocation of their exact size, and decoded from it
+//! without `bson`'s intermediate copies.
 //!
 //! `bson` encodes into a buffer that grows from empty (four or five reallocations for a small
 //! document) and has no entry point that takes a sized buffer or reports a size without
 //! encoding. The engine encodes every document it stores and measures every document it
 //! returns in a batch, so it computes the size first and writes once. The bytes are the ones
 //! `bson` writes (a property test below holds the two to it).
+//!
+//! Going the other way, `bson` turns each element into an owned raw value first (a nested
+//! document is copied whole before it is converted), and the engine decodes a stored document
+//! for every filter it checks. [`decode`] reads the common types straight into a [`Document`]
+//! and leaves the rare ones, and anything malformed, to `bson`.
 
+use bson::oid::ObjectId;
 use bson::spec::{BinarySubtype, ElementType};
-use bson::{Bson, Document, Timestamp};
+use bson::{Binary, Bson, DateTime, Decimal128, Document, Timestamp};
 
 /// The length of the encoding of `doc`, or `None` if it holds what only `bson` encodes: a
 /// `DbPointer` (whose fields `bson` keeps private) or a key with a NUL byte (which `bson`
@@ -235,6 +242,139 @@ fn decimal(mut n: usize, room: &mut [u8; 20]) -> &str {
     std::str::from_utf8(&room[at..]).unwrap_or("0")
 }
 
+/// How deep [`decode`] follows nested documents and arrays before leaving a document to
+/// `bson` (stored documents are rarely nested more than a few levels).
+const MAX_DECODE_DEPTH: usize = 100;
+
+/// The document whose BSON bytes are exactly `bytes`, or `None` if they are malformed or hold
+/// what this decoder leaves to `bson`: regular expressions, JavaScript code, symbols,
+/// `DbPointer`s, the old binary subtype, or nesting deeper than a hundred levels. Callers
+/// then decode with `bson`, which reads those and reports what is malformed. Whatever this
+/// returns, `bson` returns too (a property test holds the two to it).
+pub fn decode(bytes: &[u8]) -> Option<Document> {
+    decode_document(bytes, 0)
+}
+
+fn decode_document(bytes: &[u8], depth: usize) -> Option<Document> {
+    let mut elements = elements_of(bytes, depth)?;
+    let mut doc = Document::new();
+    while !elements.is_empty() {
+        let (key, value) = next_element(&mut elements, depth)?;
+        doc.insert(key, value);
+    }
+    Some(doc)
+}
+
+fn decode_array(bytes: &[u8], depth: usize) -> Option<Vec<Bson>> {
+    let mut elements = elements_of(bytes, depth)?;
+    let mut values = Vec::new();
+    while !elements.is_empty() {
+        // An array's keys are its indexes; `bson` reads them as keys and then ignores them.
+        let (_, value) = next_element(&mut elements, depth)?;
+        values.push(value);
+    }
+    Some(values)
+}
+
+/// The elements of a document or array whose bytes are exactly `bytes`: after the length,
+/// before the terminating NUL.
+fn elements_of(bytes: &[u8], depth: usize) -> Option<&[u8]> {
+    if depth > MAX_DECODE_DEPTH {
+        return None;
+    }
+    let (length, rest) = bytes.split_first_chunk::<4>()?;
+    let (last, elements) = rest.split_last()?;
+    (usize::try_from(i32::from_le_bytes(*length)).ok() == Some(bytes.len()) && *last == 0)
+        .then_some(elements)
+}
+
+/// Reads one element (type, key, value) from the front of `input`.
+fn next_element<'a>(input: &mut &'a [u8], depth: usize) -> Option<(&'a str, Bson)> {
+    let (&element_type, rest) = input.split_first()?;
+    let nul = rest.iter().position(|&b| b == 0)?;
+    let key = std::str::from_utf8(&rest[..nul]).ok()?;
+    *input = &rest[nul + 1..];
+    Some((key, read_value(element_type, input, depth)?))
+}
+
+/// Reads a value of the given element type from the front of `input`.
+fn read_value(element_type: u8, input: &mut &[u8], depth: usize) -> Option<Bson> {
+    Some(match ElementType::from(element_type)? {
+        ElementType::Double => Bson::Double(f64::from_le_bytes(take(input)?)),
+        ElementType::String => Bson::String(read_string(input)?.to_owned()),
+        ElementType::EmbeddedDocument => {
+            Bson::Document(decode_document(take_sized(input)?, depth + 1)?)
+        }
+        ElementType::Array => Bson::Array(decode_array(take_sized(input)?, depth + 1)?),
+        ElementType::Binary => {
+            let len = usize::try_from(i32::from_le_bytes(take(input)?)).ok()?;
+            let [subtype] = take(input)?;
+            let subtype = BinarySubtype::from(subtype);
+            if subtype == BinarySubtype::BinaryOld {
+                return None;
+            }
+            let bytes = take_slice(input, len)?.to_vec();
+            Bson::Binary(Binary { subtype, bytes })
+        }
+        ElementType::Undefined => Bson::Undefined,
+        ElementType::ObjectId => Bson::ObjectId(ObjectId::from_bytes(take(input)?)),
+        ElementType::Boolean => match take(input)? {
+            [0] => Bson::Boolean(false),
+            [1] => Bson::Boolean(true),
+            _ => return None,
+        },
+        ElementType::DateTime => {
+            Bson::DateTime(DateTime::from_millis(i64::from_le_bytes(take(input)?)))
+        }
+        ElementType::Null => Bson::Null,
+        ElementType::Int32 => Bson::Int32(i32::from_le_bytes(take(input)?)),
+        ElementType::Timestamp => {
+            let increment = u32::from_le_bytes(take(input)?);
+            let time = u32::from_le_bytes(take(input)?);
+            Bson::Timestamp(Timestamp { time, increment })
+        }
+        ElementType::Int64 => Bson::Int64(i64::from_le_bytes(take(input)?)),
+        ElementType::Decimal128 => Bson::Decimal128(Decimal128::from_bytes(take(input)?)),
+        ElementType::MinKey => Bson::MinKey,
+        ElementType::MaxKey => Bson::MaxKey,
+        ElementType::RegularExpression
+        | ElementType::JavaScriptCode
+        | ElementType::JavaScriptCodeWithScope
+        | ElementType::Symbol
+        | ElementType::DbPointer => return None,
+    })
+}
+
+/// The next `N` bytes of `input`.
+fn take<const N: usize>(input: &mut &[u8]) -> Option<[u8; N]> {
+    let (bytes, rest) = input.split_first_chunk::<N>()?;
+    *input = rest;
+    Some(*bytes)
+}
+
+fn take_slice<'a>(input: &mut &'a [u8], len: usize) -> Option<&'a [u8]> {
+    let (bytes, rest) = input.split_at_checked(len)?;
+    *input = rest;
+    Some(bytes)
+}
+
+/// A length-prefixed document or array: its bytes, length included.
+fn take_sized<'a>(input: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let (length, _) = input.split_first_chunk::<4>()?;
+    let len = usize::try_from(i32::from_le_bytes(*length)).ok()?;
+    take_slice(input, len)
+}
+
+/// A string: its length (terminator included), its UTF-8 bytes and a NUL.
+fn read_string<'a>(input: &mut &'a [u8]) -> Option<&'a str> {
+    let len = usize::try_from(i32::from_le_bytes(take(input)?)).ok()?;
+    let (nul, text) = take_slice(input, len)?.split_last()?;
+    if *nul != 0 {
+        return None;
+    }
+    std::str::from_utf8(text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,34 +382,16 @@ mod tests {
     use bson::{Binary, DateTime, Decimal128, JavaScriptCodeWithScope, Regex, Timestamp, doc};
     use proptest::prelude::*;
 
+    /// Values of every type, nested.
     fn value() -> impl Strategy<Value = Bson> {
         let leaf = prop_oneof![
-            any::<f64>().prop_map(Bson::Double),
-            ".{0,12}".prop_map(Bson::String),
-            any::<bool>().prop_map(Bson::Boolean),
-            Just(Bson::Null),
-            Just(Bson::Undefined),
-            Just(Bson::MinKey),
-            Just(Bson::MaxKey),
-            any::<i32>().prop_map(Bson::Int32),
-            any::<i64>().prop_map(Bson::Int64),
-            (any::<u32>(), any::<u32>())
-                .prop_map(|(time, increment)| Bson::Timestamp(Timestamp { time, increment })),
-            any::<[u8; 12]>().prop_map(|b| Bson::ObjectId(ObjectId::from_bytes(b))),
-            any::<i64>().prop_map(|ms| Bson::DateTime(DateTime::from_millis(ms))),
-            any::<[u8; 16]>().prop_map(|b| Bson::Decimal128(Decimal128::from_bytes(b))),
+            common_leaf(),
             ".{0,8}".prop_map(Bson::JavaScriptCode),
             ".{0,8}".prop_map(Bson::Symbol),
-            (
-                prop_oneof![
-                    Just(BinarySubtype::Generic),
-                    Just(BinarySubtype::BinaryOld),
-                    Just(BinarySubtype::Uuid),
-                    Just(BinarySubtype::UserDefined(0x80)),
-                ],
-                proptest::collection::vec(any::<u8>(), 0..24)
-            )
-                .prop_map(|(subtype, bytes)| Bson::Binary(Binary { subtype, bytes })),
+            proptest::collection::vec(any::<u8>(), 0..24).prop_map(|bytes| Bson::Binary(Binary {
+                subtype: BinarySubtype::BinaryOld,
+                bytes
+            })),
             ("[a-z.*]{0,6}", "[imsx]{0,3}").prop_filter_map("a regex", |(p, o)| {
                 Some(Bson::RegularExpression(Regex {
                     pattern: p.try_into().ok()?,
@@ -286,6 +408,44 @@ mod tests {
                 }),
             ]
         })
+    }
+
+    /// Values of the types [`decode`] reads itself, nested.
+    fn common_value() -> impl Strategy<Value = Bson> {
+        common_leaf().prop_recursive(3, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..12).prop_map(Bson::Array),
+                document(inner).prop_map(Bson::Document),
+            ]
+        })
+    }
+
+    fn common_leaf() -> impl Strategy<Value = Bson> {
+        prop_oneof![
+            any::<f64>().prop_map(Bson::Double),
+            ".{0,12}".prop_map(Bson::String),
+            any::<bool>().prop_map(Bson::Boolean),
+            Just(Bson::Null),
+            Just(Bson::Undefined),
+            Just(Bson::MinKey),
+            Just(Bson::MaxKey),
+            any::<i32>().prop_map(Bson::Int32),
+            any::<i64>().prop_map(Bson::Int64),
+            (any::<u32>(), any::<u32>())
+                .prop_map(|(time, increment)| Bson::Timestamp(Timestamp { time, increment })),
+            any::<[u8; 12]>().prop_map(|b| Bson::ObjectId(ObjectId::from_bytes(b))),
+            any::<i64>().prop_map(|ms| Bson::DateTime(DateTime::from_millis(ms))),
+            any::<[u8; 16]>().prop_map(|b| Bson::Decimal128(Decimal128::from_bytes(b))),
+            (
+                prop_oneof![
+                    Just(BinarySubtype::Generic),
+                    Just(BinarySubtype::Uuid),
+                    Just(BinarySubtype::UserDefined(0x80)),
+                ],
+                proptest::collection::vec(any::<u8>(), 0..24)
+            )
+                .prop_map(|(subtype, bytes)| Bson::Binary(Binary { subtype, bytes })),
+        ]
     }
 
     fn document(values: impl Strategy<Value = Bson>) -> impl Strategy<Value = Document> {
@@ -308,6 +468,82 @@ mod tests {
                 (ours, theirs) => prop_assert!(false, "ours {:?}, bson's {:?}", ours, theirs),
             }
         }
+    }
+
+    /// Whether `value` holds a type [`decode`] leaves to `bson`.
+    fn left_to_bson(value: &Bson) -> bool {
+        match value {
+            Bson::RegularExpression(_)
+            | Bson::JavaScriptCode(_)
+            | Bson::JavaScriptCodeWithScope(_)
+            | Bson::Symbol(_)
+            | Bson::DbPointer(_) => true,
+            Bson::Binary(b) => b.subtype == BinarySubtype::BinaryOld,
+            Bson::Document(doc) => doc.values().any(left_to_bson),
+            Bson::Array(values) => values.iter().any(left_to_bson),
+            _ => false,
+        }
+    }
+
+    /// `bson`'s decoding of `bytes`, re-encoded (compared as bytes: a NaN is not equal to
+    /// itself).
+    fn bson_decodes(bytes: &[u8]) -> Option<Vec<u8>> {
+        let raw = bson::RawDocument::from_bytes(bytes).ok()?;
+        Document::try_from(raw).ok()?.to_vec().ok()
+    }
+
+    proptest! {
+        #[test]
+        fn decodes_as_bson_does(doc in document(value())) {
+            let Ok(bytes) = doc.to_vec() else { return Ok(()) };
+            match decode(&bytes) {
+                Some(ours) => {
+                    prop_assert_eq!(ours.to_vec().ok(), bson_decodes(&bytes));
+                    prop_assert_eq!(ours.to_vec().ok(), Some(bytes));
+                }
+                None => prop_assert!(left_to_bson(&Bson::Document(doc))),
+            }
+        }
+
+        #[test]
+        fn decodes_every_common_type(doc in document(common_value())) {
+            // (`bson` refuses keys holding a NUL byte.)
+            let Ok(bytes) = doc.to_vec() else { return Ok(()) };
+            let ours = decode(&bytes).map(|d| d.to_vec().ok());
+            prop_assert_eq!(ours, Some(Some(bytes)));
+        }
+
+        #[test]
+        fn accepts_nothing_bson_refuses(
+            doc in document(common_value()),
+            changes in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            let Ok(mut bytes) = doc.to_vec() else { return Ok(()) };
+            for (at, byte) in changes {
+                let at = at.index(bytes.len());
+                bytes[at] = byte;
+            }
+            if let Some(ours) = decode(&bytes) {
+                prop_assert_eq!(ours.to_vec().ok(), bson_decodes(&bytes));
+            }
+        }
+    }
+
+    #[test]
+    fn decoding_stops_at_the_end_of_the_bytes() {
+        let bytes = doc! {"a": {"b": [1, "two"]}}.to_vec().expect("encodes");
+        assert!(decode(&bytes).is_some());
+        assert_eq!(decode(&bytes[..bytes.len() - 1]), None);
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode(&longer), None, "the length must be the whole input");
+        let mut deep = doc! {};
+        for _ in 0..=MAX_DECODE_DEPTH {
+            deep = doc! {"d": deep};
+        }
+        let deep_bytes = deep.to_vec().expect("encodes");
+        assert_eq!(decode(&deep_bytes), None, "left to bson");
+        assert!(bson_decodes(&deep_bytes).is_some());
     }
 
     #[test]

@@ -43,6 +43,9 @@ pub struct TxnId(pub u64);
 
 /// Parses stored document bytes.
 pub fn decode(bytes: &[u8]) -> CommandResult<Document> {
+    if let Some(doc) = crate::encoding::decode(bytes) {
+        return Ok(doc);
+    }
     RawDocument::from_bytes(bytes)
         .and_then(Document::try_from)
         .map_err(|e| {

@@ -2,15 +2,13 @@
 //! filter pins by equality, or by scanning — always re-checking each candidate against the
 //! filter, so an index only narrows the search.
 
-use std::collections::BTreeSet;
-
 use bson::{Bson, Document};
 
 use super::Exec;
 use crate::error::CommandResult;
 use crate::keystring::{self, Direction};
 use crate::query::{Filter, SortSpec};
-use crate::storage::decode;
+use crate::storage::{Key, decode};
 
 /// A matching document and the key string of its `_id`.
 #[derive(Debug, Clone)]
@@ -75,8 +73,8 @@ pub(crate) fn matching(
 enum Plan {
     /// The filter pins `_id` to one value.
     Id(Vec<u8>),
-    /// These `_id` keys (in order) are the only possible matches.
-    Candidates(BTreeSet<Vec<u8>>),
+    /// These `_id` keys (in order, without repeats) are the only possible matches.
+    Candidates(Vec<Key>),
     /// Every document must be checked.
     Scan,
 }
@@ -100,7 +98,7 @@ fn choose_plan(exec: &Exec<'_>, db: &str, coll: &str, filter: &Filter) -> Plan {
         return Plan::Id(keystring::key_of(value));
     }
     let Some(collection) = exec.unit.collection(exec.catalog, db, coll) else {
-        return Plan::Candidates(BTreeSet::new());
+        return Plan::Candidates(Vec::new());
     };
     for (path, value) in &equalities {
         if !indexable(value) {
@@ -119,12 +117,13 @@ fn choose_plan(exec: &Exec<'_>, db: &str, coll: &str, filter: &Filter) -> Plan {
             .map_or(Direction::Ascending, |(_, d)| *d);
         let mut prefix = Vec::new();
         keystring::encode_value(value, direction, &mut prefix);
-        let mut ids: BTreeSet<Vec<u8>> = index
-            .ids_with_prefix(&prefix)
-            .map(|id| id.to_vec())
-            .collect();
+        let mut ids: Vec<Key> = index.ids_with_prefix(&prefix).cloned().collect();
         // The unit's own uncommitted writes are not in the index yet.
-        ids.extend(exec.unit.own_ids(db, coll).into_iter().map(<[u8]>::to_vec));
+        ids.extend(exec.unit.own_ids(db, coll).into_iter().map(Key::from_slice));
+        // A compound index lists a document once per key it holds, and ids under a prefix
+        // come in key order: put them in `_id` order, once each.
+        ids.sort_unstable();
+        ids.dedup();
         return Plan::Candidates(ids);
     }
     Plan::Scan

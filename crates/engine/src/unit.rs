@@ -504,7 +504,7 @@ impl UniqueClaim<'_> {
             if &holder[..] == self.id || own.docs.contains_key(holder) {
                 continue;
             }
-            let Some(bytes) = collection.latest(holder).and_then(|v| v.doc.as_deref()) else {
+            let Some(bytes) = collection.latest(holder).and_then(|v| v.doc()) else {
                 continue;
             };
             if !index

@@ -54,7 +54,7 @@ impl Collection {
 
     /// The newest committed version of the document with this `_id` key.
     pub fn latest(&self, id: &[u8]) -> Option<&Version> {
-        self.records.get(id).map(Record::latest)
+        self.records.get(id).and_then(Record::latest)
     }
 
     /// The documents a reader at `at` sees, in `_id` order.
@@ -128,7 +128,7 @@ impl Collection {
                 new_keys.push(keys);
             }
         }
-        let version = Version { ts, doc };
+        let version = Version::new(ts, doc);
         // One descent of the map, whether the document is new or not.
         let record = match self.records.entry(id.clone()) {
             Entry::Occupied(entry) => {
@@ -164,7 +164,7 @@ impl Collection {
     pub fn add_index(&mut self, mut index: Index) -> CommandResult<()> {
         for (id, record) in &self.records {
             for version in record.versions() {
-                if let Some(bytes) = &version.doc {
+                if let Some(bytes) = version.doc() {
                     for key in index.keys_of_stored(bytes)? {
                         index.insert_entry(Key::from_vec(key), id.clone());
                     }
@@ -201,7 +201,7 @@ fn remove_stale_entries(
     for (i, index) in indexes.iter_mut().enumerate() {
         let mut stale = BTreeSet::new();
         for version in dropped {
-            if let Some(bytes) = &version.doc {
+            if let Some(bytes) = version.doc() {
                 stale.extend(index.keys_of_stored(bytes)?);
             }
         }
@@ -213,7 +213,7 @@ fn remove_stale_entries(
                 if stale.is_empty() {
                     break;
                 }
-                if let Some(bytes) = &version.doc {
+                if let Some(bytes) = version.doc() {
                     for key in index.keys_of_stored(bytes)? {
                         stale.remove(&key);
                     }

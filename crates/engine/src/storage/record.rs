@@ -4,26 +4,45 @@ use std::collections::VecDeque;
 
 use crate::clock::Ts;
 
-/// One committed version of a document: its BSON bytes, or `None` for a delete.
+/// One committed version of a document: its BSON bytes, or none for a delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Version {
     /// The commit time of the write that installed it.
     pub ts: Ts,
-    /// The document's BSON bytes; `None` if the write deleted it.
-    pub doc: Option<Box<[u8]>>,
+    /// The document's BSON bytes, empty for a delete (no document encodes to nothing, and an
+    /// empty box does not allocate). Not an `Option`: the box's pointer, never null, is then
+    /// free to tell a [`Record`]'s two shapes apart, which keeps a record at three words.
+    bytes: Box<[u8]>,
+}
+
+impl Version {
+    /// A version committed at `ts`: a document's bytes, or `None` for a delete.
+    pub fn new(ts: Ts, doc: Option<Box<[u8]>>) -> Version {
+        Version {
+            ts,
+            bytes: doc.unwrap_or_default(),
+        }
+    }
+
+    /// The document's BSON bytes, or `None` if the write deleted it.
+    pub fn doc(&self) -> Option<&[u8]> {
+        (!self.bytes.is_empty()).then_some(&*self.bytes)
+    }
 }
 
 /// The committed versions of one document, oldest first.
 ///
 /// Most documents have one version, kept inline; a document updated while older snapshots may
-/// still read it keeps the versions they see.
+/// still read it keeps the versions they see, in a list of its own. A collection holds a
+/// record per document in its map's nodes, so the record's size counts once per document:
+/// 24 bytes (a test holds it there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
     /// A single version.
     One(Version),
     /// Several versions, oldest first, never empty (old versions leave from the front as new
     /// ones arrive at the back).
-    Many(VecDeque<Version>),
+    Many(Box<VecDeque<Version>>),
 }
 
 impl Record {
@@ -53,20 +72,20 @@ impl Record {
         self.len() == 0
     }
 
-    /// The newest version.
-    pub fn latest(&self) -> &Version {
+    /// The newest version (`None` only for a record emptied by mistake: `Many` is never
+    /// empty).
+    pub fn latest(&self) -> Option<&Version> {
         match self {
-            Record::One(v) => v,
-            // `Many` is never empty; fall back to a harmless reading if it were.
-            Record::Many(vs) => vs.back().unwrap_or(&TOMBSTONE),
+            Record::One(v) => Some(v),
+            Record::Many(vs) => vs.back(),
         }
     }
 
-    /// The oldest version kept.
-    pub fn oldest(&self) -> &Version {
+    /// The oldest version kept (`None` as for [`Record::latest`]).
+    pub fn oldest(&self) -> Option<&Version> {
         match self {
-            Record::One(v) => v,
-            Record::Many(vs) => vs.front().unwrap_or(&TOMBSTONE),
+            Record::One(v) => Some(v),
+            Record::Many(vs) => vs.front(),
         }
     }
 
@@ -80,7 +99,7 @@ impl Record {
 
     /// The document a reader at `at` sees, if it exists for that reader.
     pub fn doc_at(&self, at: Ts) -> Option<&[u8]> {
-        self.visible_at(at).and_then(|v| v.doc.as_deref())
+        self.visible_at(at).and_then(Version::doc)
     }
 
     /// Appends a newer version.
@@ -88,7 +107,7 @@ impl Record {
         match self {
             Record::One(_) => {
                 let Record::One(old) =
-                    std::mem::replace(self, Record::Many(VecDeque::with_capacity(2)))
+                    std::mem::replace(self, Record::Many(Box::new(VecDeque::with_capacity(2))))
                 else {
                     return;
                 };
@@ -141,7 +160,7 @@ impl Record {
     /// Whether nothing is left for any reader at or after `horizon`: the only version is a
     /// delete at or before it.
     pub fn is_dead(&self, horizon: Ts) -> bool {
-        matches!(self, Record::One(v) if v.doc.is_none() && v.ts <= horizon)
+        matches!(self, Record::One(v) if v.doc().is_none() && v.ts <= horizon)
     }
 }
 
@@ -174,20 +193,19 @@ impl DoubleEndedIterator for Versions<'_> {
     }
 }
 
-static TOMBSTONE: Version = Version {
-    ts: Ts::ZERO,
-    doc: None,
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn v(ts: u64, doc: Option<&[u8]>) -> Version {
-        Version {
-            ts: Ts(ts),
-            doc: doc.map(Box::from),
-        }
+        Version::new(Ts(ts), doc.map(Box::from))
+    }
+
+    #[test]
+    fn a_record_is_three_words() {
+        assert_eq!(std::mem::size_of::<Record>(), 24);
+        assert_eq!(v(1, None).doc(), None);
+        assert_eq!(v(1, Some(b"a")).doc(), Some(&b"a"[..]));
     }
 
     #[test]
@@ -199,8 +217,8 @@ mod tests {
         assert_eq!(r.doc_at(Ts(10)), Some(&b"a"[..]));
         assert_eq!(r.doc_at(Ts(25)), Some(&b"b"[..]));
         assert_eq!(r.doc_at(Ts(30)), None);
-        assert_eq!(r.latest().ts, Ts(30));
-        assert_eq!(r.oldest().ts, Ts(10));
+        assert_eq!(r.latest().map(|v| v.ts), Some(Ts(30)));
+        assert_eq!(r.oldest().map(|v| v.ts), Some(Ts(10)));
         assert_eq!(r.versions().count(), 3);
     }
 

@@ -289,6 +289,34 @@ async fn update_counts_matches_modifications_and_upserts() {
 }
 
 #[tokio::test]
+async fn current_date_writes_the_time_of_the_update() {
+    let engine = seeded().await;
+    let before = bson::DateTime::now();
+    let reply = run_ok(
+        &engine,
+        "shop",
+        doc! {"update": "inventory", "updates": [
+            {"q": {"_id": 1}, "u": {"$currentDate": {"at": true, "ts": {"$type": "timestamp"}}}},
+        ]},
+    )
+    .await;
+    assert_eq!(reply.get_i32("nModified").ok(), Some(1));
+    let after = bson::DateTime::now();
+    let doc = &find_all(&engine, "shop", "inventory", doc! {"_id": 1}).await[0];
+    let at = doc.get_datetime("at").expect("a date");
+    assert!(
+        before <= *at && *at <= after,
+        "{at} not in [{before}, {after}]"
+    );
+    let ts = doc.get_timestamp("ts").expect("a timestamp");
+    let seconds = |d: &bson::DateTime| (d.timestamp_millis() / 1000) as u32;
+    assert!(
+        (seconds(&before)..=seconds(&after)).contains(&ts.time),
+        "{ts:?}"
+    );
+}
+
+#[tokio::test]
 async fn upsert_copies_equality_fields_of_the_filter() {
     let engine = Engine::new();
     run_ok(

@@ -400,7 +400,12 @@ fn update_one_statement(
         }
         return Ok(counts);
     }
-    let now = DateTime::now();
+    // Reading the clock costs a system call on some machines: only `$currentDate` needs it.
+    let now = if s.update.uses_current_date() {
+        DateTime::now()
+    } else {
+        DateTime::MIN
+    };
     for Matched { id, doc } in found {
         counts.matched += 1;
         let options = ApplyOptions {

@@ -168,6 +168,17 @@ impl Update {
         }
     }
 
+    /// Whether the update writes the current time (`$currentDate`): only then does
+    /// [`ApplyOptions::now`] matter, and the caller need not read the clock otherwise.
+    pub fn uses_current_date(&self) -> bool {
+        match &self.kind {
+            Kind::Replacement(_) => false,
+            Kind::Operators(updates) => updates
+                .iter()
+                .any(|u| matches!(u.action, Action::CurrentDate(_))),
+        }
+    }
+
     /// Applies the update to `doc`; returns whether the document changed.
     ///
     /// On error `doc` is left as it was.

@@ -1091,13 +1091,14 @@ fn apply_operators_owned(
             .collect();
         return apply_operators_owned(original, &resolved, options, array_filters);
     }
-    let mut touched: Vec<&str> = Vec::new();
+    // An update names a few top-level fields: kept inline, they cost no allocation.
+    let mut touched: SmallVec<[&str; 4]> = SmallVec::new();
     for update in updates {
-        let sources = match &update.action {
-            Action::Rename(from) => vec![&update.path, from],
-            _ => vec![&update.path],
+        let renamed_from = match &update.action {
+            Action::Rename(from) => Some(from),
+            _ => None,
         };
-        for path in sources {
+        for path in std::iter::once(&update.path).chain(renamed_from) {
             if let Some(first) = path.parts.first()
                 && !touched.contains(&first.as_str())
             {
@@ -1105,7 +1106,7 @@ fn apply_operators_owned(
             }
         }
     }
-    let before: Vec<Option<Bson>> = touched
+    let before: SmallVec<[Option<Bson>; 4]> = touched
         .iter()
         .map(|name| original.get(*name).cloned())
         .collect();
@@ -1276,10 +1277,9 @@ fn update_existing(
     taken: &[String],
     w: &Walk<'_>,
 ) -> CommandResult<()> {
-    let path_taken = joined(taken, part);
     if w.leaf.is_unset() {
         if w.guards_id {
-            return Err(w.leaf.immutable_error(&path_taken));
+            return Err(w.leaf.immutable_error(&joined(taken, part)));
         }
         match container {
             Bson::Document(doc) => {
@@ -1298,9 +1298,11 @@ fn update_existing(
         return Ok(());
     };
     let before = w.guards_id.then(|| value.clone());
-    apply_to_existing(w.leaf, value, part, &path_taken, w.ctx)?;
+    apply_to_existing(w.leaf, value, part, taken, w.ctx)?;
     match before {
-        Some(before) if !identical(&before, value) => Err(w.leaf.immutable_error(&path_taken)),
+        Some(before) if !identical(&before, value) => {
+            Err(w.leaf.immutable_error(&joined(taken, part)))
+        }
         _ => Ok(()),
     }
 }
@@ -1418,12 +1420,13 @@ fn new_value(leaf: &Leaf<'_>, ctx: &Ctx<'_>) -> Bson {
     }
 }
 
-/// Applies a leaf to a field that exists; `name` is its field name, `path` its full path.
+/// Applies a leaf to a field that exists; `name` is its field name, `taken` the path to the
+/// document holding it (joined into the full path only where a message needs it).
 fn apply_to_existing(
     leaf: &Leaf<'_>,
     value: &mut Bson,
     name: &str,
-    path: &str,
+    taken: &[String],
     ctx: &Ctx<'_>,
 ) -> CommandResult<()> {
     let action = match leaf {
@@ -1456,9 +1459,9 @@ fn apply_to_existing(
         }
         Action::CurrentDate(kind) => *value = kind.value(ctx.options),
         Action::Bit(ops) => bit_update(value, ops, name, ctx)?,
-        Action::Push(spec) => spec.apply(array_for_push(value, path, ctx)?),
+        Action::Push(spec) => spec.apply(array_for_push(value, &joined(taken, name), ctx)?),
         Action::AddToSet(values) => add_to_set(value, values, name)?,
-        Action::Pop { first } => pop(value, *first, path)?,
+        Action::Pop { first } => pop(value, *first, &joined(taken, name))?,
         Action::Pull(condition) => pull_array(value)?.retain(|e| !condition.matches(e)),
         Action::PullAll(values) => {
             pull_array(value)?.retain(|e| !values.iter().any(|v| values_equal(e, v)));
@@ -1874,8 +1877,7 @@ fn replace(original: &Document, replacement: &Document) -> CommandResult<Documen
 
 /// Checks the `_id` and `$`-prefixed top-level fields for which `check` is true.
 fn validate_top_level(doc: &Document, check: impl Fn(&str, &Bson) -> bool) -> CommandResult<()> {
-    let fields: Vec<(&String, &Bson)> = doc.iter().collect();
-    for (i, (name, value)) in fields.iter().enumerate() {
+    for (i, (name, value)) in doc.iter().enumerate() {
         if !check(name, value) {
             continue;
         }
@@ -1883,6 +1885,8 @@ fn validate_top_level(doc: &Document, check: impl Fn(&str, &Bson) -> bool) -> Co
             validate_id(value)?;
         }
         if name.starts_with('$') {
+            // Rare: only then are the fields listed, for the check to look at the others.
+            let fields: Vec<(&String, &Bson)> = doc.iter().collect();
             validate_dollar_field(&fields, i)?;
         }
     }

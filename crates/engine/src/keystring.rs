@@ -115,7 +115,8 @@ pub fn encode_value(value: &Bson, direction: Direction, out: &mut Vec<u8>) {
 
 /// The ascending encoding of one value.
 pub fn key_of(value: &Bson) -> Vec<u8> {
-    let mut out = Vec::new();
+    // Room for the common keys (an `ObjectId`'s takes 13 bytes) in the first allocation.
+    let mut out = Vec::with_capacity(16);
     encode_value(value, Direction::Ascending, &mut out);
     out
 }

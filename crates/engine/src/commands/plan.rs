@@ -115,7 +115,7 @@ fn choose_plan(exec: &Exec<'_>, db: &str, coll: &str, filter: &Filter) -> Plan {
             .pattern
             .first()
             .map_or(Direction::Ascending, |(_, d)| *d);
-        let mut prefix = Vec::new();
+        let mut prefix = Vec::with_capacity(16);
         keystring::encode_value(value, direction, &mut prefix);
         let mut ids: Vec<Key> = index.ids_with_prefix(&prefix).cloned().collect();
         // The unit's own uncommitted writes are not in the index yet.

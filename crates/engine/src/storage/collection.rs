@@ -140,7 +140,12 @@ impl Collection {
         };
         let mut dropped = record.prune(horizon.soft);
         let (truncated, floor) = record.truncate_history(MAX_HISTORY, horizon.hard);
-        dropped.extend(truncated);
+        if dropped.is_empty() {
+            // The usual case of a hot document: no new allocation to join the two.
+            dropped = truncated;
+        } else {
+            dropped.extend(truncated);
+        }
         if record.is_dead(horizon.soft) {
             let last = self.records.remove(&id);
             let gone: Vec<Version> = dropped

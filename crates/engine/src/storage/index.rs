@@ -164,7 +164,8 @@ impl Index {
                 format!("stored document is not valid BSON: {e}"),
             )
         })?;
-        let mut key = Vec::new();
+        // Room for a short key (as the inline `Key`) in the first allocation.
+        let mut key = Vec::with_capacity(16);
         for (path, direction) in &self.pattern {
             match single_value(raw, path) {
                 Some(value) => keystring::encode_value(&value, *direction, &mut key),

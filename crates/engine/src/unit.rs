@@ -34,8 +34,43 @@ impl From<CommandError> for StatementError {
 /// The result of one statement.
 pub type StatementResult<T> = Result<T, StatementError>;
 
-/// A database and collection name.
-pub type Namespace = (String, String);
+/// A database and collection name, kept in one allocation: a unit records one for every
+/// collection it writes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Namespace {
+    /// The database name followed by the collection name.
+    names: String,
+    /// Where the collection name starts.
+    split: usize,
+}
+
+impl Namespace {
+    /// The namespace `db.coll`.
+    pub fn new(db: &str, coll: &str) -> Namespace {
+        let mut names = String::with_capacity(db.len() + coll.len());
+        names.push_str(db);
+        names.push_str(coll);
+        Namespace {
+            names,
+            split: db.len(),
+        }
+    }
+
+    /// The database name.
+    pub fn db(&self) -> &str {
+        &self.names[..self.split]
+    }
+
+    /// The collection name.
+    pub fn coll(&self) -> &str {
+        &self.names[self.split..]
+    }
+
+    /// Whether this is `db.coll`.
+    pub fn is(&self, db: &str, coll: &str) -> bool {
+        self.db() == db && self.coll() == coll
+    }
+}
 
 /// The `WriteConflict` every conflicting write gets.
 pub fn write_conflict() -> CommandError {
@@ -149,22 +184,16 @@ impl WriteUnit {
     fn writes_to(&self, db: &str, coll: &str) -> Option<&CollectionWrites> {
         self.writes
             .iter()
-            .find(|((d, c), _)| d == db && c == coll)
+            .find(|(ns, _)| ns.is(db, coll))
             .map(|(_, w)| w)
     }
 
     fn writes_to_mut(&mut self, db: &str, coll: &str) -> &mut CollectionWrites {
-        let at = match self
-            .writes
-            .iter()
-            .position(|((d, c), _)| d == db && c == coll)
-        {
+        let at = match self.writes.iter().position(|(ns, _)| ns.is(db, coll)) {
             Some(at) => at,
             None => {
-                self.writes.push((
-                    (db.to_owned(), coll.to_owned()),
-                    CollectionWrites::default(),
-                ));
+                self.writes
+                    .push((Namespace::new(db, coll), CollectionWrites::default()));
                 self.writes.len() - 1
             }
         };
@@ -385,8 +414,9 @@ impl WriteUnit {
                 _ => {}
             }
         }
-        for ((db, coll), writes) in self.writes {
-            let Some(collection) = catalog.collection_mut(&db, &coll) else {
+        for (ns, writes) in self.writes {
+            let (db, coll) = (ns.db(), ns.coll());
+            let Some(collection) = catalog.collection_mut(db, coll) else {
                 continue;
             };
             let mut known_keys = writes.keys;
@@ -398,14 +428,14 @@ impl WriteUnit {
                 }
                 ops.push(match &doc {
                     Some(doc) => Op::Put {
-                        db: db.clone(),
-                        coll: coll.clone(),
+                        db: db.to_owned(),
+                        coll: coll.to_owned(),
                         id: id.clone(),
                         doc: doc.clone(),
                     },
                     None => Op::Delete {
-                        db: db.clone(),
-                        coll: coll.clone(),
+                        db: db.to_owned(),
+                        coll: coll.to_owned(),
                         id: id.clone(),
                     },
                 });
@@ -418,8 +448,8 @@ impl WriteUnit {
 
     /// Drops every write: releases the marks and removes what the unit created.
     pub fn abort(self, catalog: &mut Catalog) {
-        for ((db, coll), _) in &self.writes {
-            if let Some(collection) = catalog.collection_mut(db, coll) {
+        for (ns, _) in &self.writes {
+            if let Some(collection) = catalog.collection_mut(ns.db(), ns.coll()) {
                 collection.release(self.id);
             }
         }
@@ -574,4 +604,19 @@ pub fn duplicate_key_error(
     )
     .with_extra("keyPattern", pattern)
     .with_extra("keyValue", value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Namespace;
+
+    #[test]
+    fn a_namespace_gives_back_its_two_names() {
+        let ns = Namespace::new("shop", "orders");
+        assert_eq!((ns.db(), ns.coll()), ("shop", "orders"));
+        assert!(ns.is("shop", "orders"));
+        // The split is kept, not guessed: names that run together stay apart.
+        assert!(!ns.is("shopo", "rders"));
+        assert!(!Namespace::new("a", "bc").is("ab", "c"));
+    }
 }

@@ -16,6 +16,10 @@ use bson::oid::ObjectId;
 use bson::spec::{BinarySubtype, ElementType};
 use bson::{Binary, Bson, DateTime, Decimal128, Document, Timestamp};
 
+use smallvec::SmallVec;
+
+use crate::reply::Reply;
+
 /// The length of the encoding of `doc`, or `None` if it holds what only `bson` encodes: a
 /// `DbPointer` (whose fields `bson` keeps private) or a key with a NUL byte (which `bson`
 /// refuses with an error).
@@ -50,9 +54,9 @@ pub fn write_elements(doc: &Document, buf: &mut Vec<u8>) {
 
 /// `reply` encoded with `operationTime` and `$clusterTime` after its fields, as `mongod`
 /// sends it (the signature is all zeros: no keys are configured), in one buffer of its exact
-/// size; `None` as for [`encoded_len`].
+/// size; a reply kept as values is written from them. `None` as for [`encoded_len`].
 pub fn encode_reply(
-    reply: &Document,
+    reply: &Reply,
     operation_time: Timestamp,
     cluster_time: Timestamp,
 ) -> Option<Vec<u8>> {
@@ -63,10 +67,28 @@ pub fn encode_reply(
     // twenty bytes) and `keyId` (type, name, NUL, int64).
     const SIGNATURE: usize = 4 + (1 + 4 + 1 + 4 + 1 + 20) + (1 + 5 + 1 + 8) + 1;
     const CLUSTER_TIME: usize = 1 + 12 + 1 + (4 + (1 + 11 + 1 + 8) + (1 + 9 + 1 + SIGNATURE) + 1);
-    let len = encoded_len(reply)? + OPERATION_TIME + CLUSTER_TIME;
+    let fields = reply_fields(reply);
+    let fields_len = match (reply, &fields) {
+        (Reply::Document(reply), _) => encoded_len(reply)?,
+        (_, fields) => {
+            4 + 1
+                + fields
+                    .iter()
+                    .map(|(name, value)| element_len(name, value))
+                    .sum::<usize>()
+        }
+    };
+    let len = fields_len + OPERATION_TIME + CLUSTER_TIME;
     let mut buf = Vec::with_capacity(len);
     let start = open(&mut buf);
-    write_elements(reply, &mut buf);
+    match reply {
+        Reply::Document(reply) => write_elements(reply, &mut buf),
+        Reply::Ok | Reply::Written { .. } => {
+            for (name, value) in &fields {
+                write_element(name, value, &mut buf);
+            }
+        }
+    }
     write_element("operationTime", &Bson::Timestamp(operation_time), &mut buf);
     key(&mut buf, ElementType::EmbeddedDocument, "$clusterTime");
     let cluster = open(&mut buf);
@@ -83,6 +105,29 @@ pub fn encode_reply(
     close(&mut buf, start);
     debug_assert_eq!(buf.len(), len);
     Some(buf)
+}
+
+/// The fields of a reply kept as values, in the order of its document (none for a document),
+/// held inline.
+fn reply_fields(reply: &Reply) -> SmallVec<[(&'static str, Bson); 3]> {
+    let mut fields = SmallVec::new();
+    match *reply {
+        Reply::Document(_) => {}
+        Reply::Ok => fields.push(("ok", Bson::Double(1.0))),
+        Reply::Written { n, modified } => {
+            fields.push(("n", Bson::Int32(n)));
+            if let Some(modified) = modified {
+                fields.push(("nModified", Bson::Int32(modified)));
+            }
+            fields.push(("ok", Bson::Double(1.0)));
+        }
+    }
+    fields
+}
+
+/// The length of an element whose value has a fixed size (what [`reply_fields`] holds).
+fn element_len(name: &str, value: &Bson) -> usize {
+    1 + name.len() + 1 + value_len(value).unwrap_or(0)
 }
 
 fn value_len(value: &Bson) -> Option<usize> {
@@ -570,7 +615,6 @@ mod tests {
 
     #[test]
     fn replies_carry_their_times_as_the_document_path_does() {
-        let reply = doc! {"n": 1, "ok": 1.0};
         let (op, ct) = (
             Timestamp {
                 time: 7,
@@ -581,17 +625,31 @@ mod tests {
                 increment: 1,
             },
         );
-        let ours = encode_reply(&reply, op, ct).expect("encodable");
-        // The document path's reply: the bytes must be its encoding.
-        let expected = crate::engine::Response {
-            reply: reply.clone(),
-            operation_time: op,
-            cluster_time: ct,
+        let replies = [
+            Reply::Document(doc! {"n": 1, "ok": 1.0}),
+            Reply::Ok,
+            Reply::Written {
+                n: 3,
+                modified: Some(2),
+            },
+            Reply::Written {
+                n: 1,
+                modified: None,
+            },
+        ];
+        for reply in replies {
+            let ours = encode_reply(&reply, op, ct).expect("encodable");
+            // The document path's reply: the bytes must be its encoding.
+            let expected = crate::engine::Response {
+                reply: reply.clone().into_document(true),
+                operation_time: op,
+                cluster_time: ct,
+            }
+            .into_document();
+            assert_eq!(Some(ours.clone()), expected.to_vec().ok(), "{reply:?}");
+            assert_eq!(ours.capacity(), ours.len());
         }
-        .into_document();
-        assert_eq!(Some(ours.clone()), expected.to_vec().ok());
-        assert_eq!(ours.capacity(), ours.len());
-        assert_eq!(encode_reply(&doc! {"a\0": 1}, op, ct), None);
+        assert_eq!(encode_reply(&doc! {"a\0": 1}.into(), op, ct), None);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Reply documents made with room for the fields a reply ends up with.
+//! Replies: documents made with room for the fields a reply ends up with, and the most
+//! frequent replies kept as values until the caller says in what form it wants them.
 
 use std::sync::LazyLock;
 
@@ -49,6 +50,70 @@ pub(crate) fn ok(room: bool) -> Document {
     reply
 }
 
+/// A command's reply on its way out. The replies sent most often — `{ok: 1}` for commits and
+/// aborts, and the counts of a write with no upserts and no errors — stay values until the
+/// caller asks for a document ([`Reply::into_document`]) or for bytes (which are written from
+/// the values without a document in between); every other reply is a document.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Reply {
+    /// Any reply.
+    Document(Document),
+    /// `{ok: 1.0}`.
+    Ok,
+    /// `{n, nModified, ok: 1.0}` (`nModified` for updates only).
+    Written {
+        /// Documents matched (updates) or written.
+        n: i32,
+        /// Documents changed, for an update.
+        modified: Option<i32>,
+    },
+}
+
+impl Reply {
+    /// The reply as a document, with room for the times as [`document`] makes it.
+    pub(crate) fn into_document(self, room: bool) -> Document {
+        match self {
+            Reply::Document(reply) => reply,
+            Reply::Ok => ok(room),
+            Reply::Written { n, modified } => {
+                let mut reply = document(room);
+                reply.insert("n", n);
+                if let Some(modified) = modified {
+                    reply.insert("nModified", modified);
+                }
+                reply.insert("ok", 1.0);
+                reply
+            }
+        }
+    }
+
+    /// Changes the reply as a document (a rare need: a write concern error, a snapshot's
+    /// time, labels a fail point sets), making it one first if it is values.
+    pub(crate) fn edit(&mut self, change: impl FnOnce(&mut Document)) {
+        let mut reply = match std::mem::replace(self, Reply::Ok) {
+            Reply::Document(reply) => reply,
+            values => values.into_document(false),
+        };
+        change(&mut reply);
+        *self = Reply::Document(reply);
+    }
+
+    /// The document, if the reply is one (the values' replies are successes without error
+    /// fields).
+    pub(crate) fn as_document(&self) -> Option<&Document> {
+        match self {
+            Reply::Document(reply) => Some(reply),
+            Reply::Ok | Reply::Written { .. } => None,
+        }
+    }
+}
+
+impl From<Document> for Reply {
+    fn from(reply: Document) -> Reply {
+        Reply::Document(reply)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bson::{Bson, doc};
@@ -75,5 +140,35 @@ mod tests {
         );
         // Each copy is its own document.
         assert!(super::document(true).is_empty());
+    }
+
+    #[test]
+    fn values_become_the_documents_they_stand_for() {
+        use super::Reply;
+        let written = Reply::Written {
+            n: 2,
+            modified: Some(1),
+        };
+        for room in [false, true] {
+            assert_eq!(
+                written.clone().into_document(room),
+                doc! {"n": 2, "nModified": 1, "ok": 1.0}
+            );
+            assert_eq!(Reply::Ok.into_document(room), doc! {"ok": 1.0});
+        }
+        let insert = Reply::Written {
+            n: 3,
+            modified: None,
+        };
+        assert_eq!(insert.into_document(false), doc! {"n": 3, "ok": 1.0});
+        let mut edited = written;
+        assert_eq!(edited.as_document(), None);
+        edited.edit(|reply| {
+            reply.insert("writeConcernError", doc! {"code": 64});
+        });
+        assert_eq!(
+            edited.as_document(),
+            Some(&doc! {"n": 2, "nModified": 1, "ok": 1.0, "writeConcernError": {"code": 64}})
+        );
     }
 }

@@ -13,6 +13,7 @@ use crate::compare::Number;
 use crate::compare::type_name;
 use crate::cursor::Cursors;
 use crate::error::{CommandError, CommandResult};
+use crate::reply::Reply;
 use crate::request::Request;
 use crate::session::SessionKey;
 use crate::storage::Catalog;
@@ -51,8 +52,25 @@ impl Exec<'_> {
     }
 }
 
-/// A statement handler.
-pub(crate) type Handler = fn(&mut Exec<'_>, &Request<'_>) -> StatementResult<Document>;
+/// A statement handler: most reply with a document, the writes with a [`Reply`] that keeps
+/// their counts as values.
+#[derive(Clone, Copy)]
+pub(crate) enum Handler {
+    /// Replies with a document.
+    Document(fn(&mut Exec<'_>, &Request<'_>) -> StatementResult<Document>),
+    /// Replies with a [`Reply`].
+    Reply(fn(&mut Exec<'_>, &Request<'_>) -> StatementResult<Reply>),
+}
+
+impl Handler {
+    /// Runs the statement.
+    pub(crate) fn run(self, exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Reply> {
+        match self {
+            Handler::Document(handler) => handler(exec, req).map(Reply::Document),
+            Handler::Reply(handler) => handler(exec, req),
+        }
+    }
+}
 
 /// How a command is routed and what rules apply to it.
 pub(crate) struct CommandSpec {
@@ -72,7 +90,22 @@ pub(crate) struct CommandSpec {
     pub snapshot_reads: bool,
 }
 
-const fn spec(name: &'static str, handler: Handler) -> CommandSpec {
+const fn spec(
+    name: &'static str,
+    handler: fn(&mut Exec<'_>, &Request<'_>) -> StatementResult<Document>,
+) -> CommandSpec {
+    spec_of(name, Handler::Document(handler))
+}
+
+/// The spec of a command whose handler replies with a [`Reply`].
+const fn write_spec(
+    name: &'static str,
+    handler: fn(&mut Exec<'_>, &Request<'_>) -> StatementResult<Reply>,
+) -> CommandSpec {
+    spec_of(name, Handler::Reply(handler))
+}
+
+const fn spec_of(name: &'static str, handler: Handler) -> CommandSpec {
     CommandSpec {
         name,
         handler,
@@ -131,9 +164,9 @@ static COMMANDS: &[CommandSpec] = &[
     admin(spec("replSetGetStatus", run_by_engine)),
     admin(writes(in_txn(spec("commitTransaction", run_by_engine)))),
     admin(writes(in_txn(spec("abortTransaction", run_by_engine)))),
-    retryable(writes(in_txn(spec("insert", write::insert)))),
-    retryable(writes(in_txn(spec("update", write::update)))),
-    retryable(writes(in_txn(spec("delete", write::delete)))),
+    retryable(writes(in_txn(write_spec("insert", write::insert)))),
+    retryable(writes(in_txn(write_spec("update", write::update)))),
+    retryable(writes(in_txn(write_spec("delete", write::delete)))),
     retryable(writes(in_txn(spec(
         "findAndModify",
         write::find_and_modify,

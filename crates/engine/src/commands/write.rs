@@ -15,6 +15,7 @@ use super::{
 use crate::error::{CommandError, CommandResult, ErrorCode};
 use crate::keystring;
 use crate::query::{ApplyOptions, Filter, Projection, SortSpec, Update, update::upsert_seed};
+use crate::reply::Reply;
 use crate::request::Request;
 use crate::unit::{StatementError, StatementResult, duplicate_key_error};
 
@@ -28,7 +29,7 @@ const UPDATE_FIELDS: &[&str] = &["ordered", "bypassDocumentValidation", "let", "
 const DELETE_FIELDS: &[&str] = &["ordered", "bypassDocumentValidation", "let", "deletes"];
 
 /// `{insert: <coll>, documents: [...], ordered}`.
-pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
+pub(crate) fn insert(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Reply> {
     check_fields(&req.body, "insert", INSERT_FIELDS)?;
     let coll = req.collection_name()?;
     let docs = statements(&req.body, "insert", "documents")?;
@@ -340,7 +341,7 @@ struct UpdateCounts {
 }
 
 /// `{update: <coll>, updates: [{q, u, upsert, multi}], ordered}`.
-pub(crate) fn update(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
+pub(crate) fn update(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Reply> {
     check_fields(&req.body, "update", UPDATE_FIELDS)?;
     let coll = req.collection_name()?;
     let statements = statements(&req.body, "update", "updates")?;
@@ -461,7 +462,7 @@ fn upsert_document(filter: &Filter, update: &Update) -> CommandResult<Document> 
 }
 
 /// `{delete: <coll>, deletes: [{q, limit}], ordered}`.
-pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Document> {
+pub(crate) fn delete(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<Reply> {
     check_fields(&req.body, "delete", DELETE_FIELDS)?;
     let coll = req.collection_name()?;
     let statements = statements(&req.body, "delete", "deletes")?;
@@ -734,12 +735,16 @@ fn write_error(index: usize, e: &CommandError) -> Bson {
 
 /// A write command's reply, in `mongod`'s order: `n`, an update's `nModified` and
 /// `upserted` (when there are any), `writeErrors` (when there are any), `ok`.
-fn write_reply(
-    room: bool,
-    n: i32,
-    update: Option<(i32, Vec<Bson>)>,
-    errors: Vec<Bson>,
-) -> Document {
+/// A write's reply: `{n, nModified (updates), upserted, writeErrors, ok}`, the last three
+/// only when they are not empty — kept as values when none of them is there.
+fn write_reply(room: bool, n: i32, update: Option<(i32, Vec<Bson>)>, errors: Vec<Bson>) -> Reply {
+    let modified = update.as_ref().map(|(modified, _)| *modified);
+    let upserts = update
+        .as_ref()
+        .is_some_and(|(_, upserted)| !upserted.is_empty());
+    if !upserts && errors.is_empty() {
+        return Reply::Written { n, modified };
+    }
     let mut reply = crate::reply::document(room);
     reply.insert("n", n);
     if let Some((modified, upserted)) = update {
@@ -752,7 +757,7 @@ fn write_reply(
         reply.insert("writeErrors", errors);
     }
     reply.insert("ok", 1.0);
-    reply
+    Reply::Document(reply)
 }
 
 #[cfg(test)]

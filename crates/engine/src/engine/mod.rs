@@ -21,6 +21,7 @@ use crate::error::{CommandError, CommandResult, ErrorCode, labels};
 use crate::failpoint::{FailAction, FailPoints};
 use crate::oplog::{Oplog, OplogEntry};
 use crate::replication::Replication;
+use crate::reply::Reply;
 use crate::request::{GenericFields, ReadConcernLevel, Request, SessionArguments};
 use crate::session::TxnState;
 use crate::storage::{Catalog, TxnId};
@@ -176,7 +177,7 @@ pub(crate) struct State {
 
 /// A command's result before decoration.
 struct Outcome {
-    reply: Document,
+    reply: Reply,
     /// `operationTime`: the commit time of its write, or its read time.
     op_time: Ts,
 }
@@ -329,8 +330,8 @@ impl Engine {
         command: Document,
     ) -> impl Future<Output = Result<Document, ConnectionClosed>> + 'a {
         async move {
-            let response = self.run_document(client, db, command, true).await?;
-            Ok(response.into_document())
+            let answer = self.run_document(client, db, command, true).await?;
+            Ok(answer.into_response(true).into_document())
         }
     }
 
@@ -367,8 +368,8 @@ impl Engine {
         command: Document,
     ) -> impl Future<Output = Result<RawDocumentBuf, ConnectionClosed>> + 'a {
         async move {
-            let response = self.run_document(client, db, command, false).await?;
-            Ok(response.into_encoded())
+            let answer = self.run_document(client, db, command, false).await?;
+            Ok(answer.into_encoded())
         }
     }
 
@@ -389,7 +390,7 @@ impl Engine {
         db: &'a str,
         command: Document,
         reply_gets_times: bool,
-    ) -> impl Future<Output = Result<Response, ConnectionClosed>> + 'a {
+    ) -> impl Future<Output = Result<Answer, ConnectionClosed>> + 'a {
         async move {
             // The fields are found inside the awaited expression, so that this future keeps no
             // room for them while the command runs.
@@ -458,7 +459,8 @@ impl Engine {
                 session.autocommit.is_some(),
             );
             let request = Request::with_session(db, command, session);
-            self.respond(client, summary, action, request).await
+            let answer = self.respond(client, summary, action, request).await?;
+            Ok(answer.into_response(false))
         }
     }
 
@@ -499,7 +501,7 @@ impl Engine {
         summary: RequestSummary,
         action: Option<Box<FailAction>>,
         request: CommandResult<Request<'a>>,
-    ) -> impl Future<Output = Result<Response, ConnectionClosed>> + 'a {
+    ) -> impl Future<Output = Result<Answer, ConnectionClosed>> + 'a {
         // An async block for the reason given at `run_document`.
         async move {
             let mut labels_override = None;
@@ -520,7 +522,7 @@ impl Engine {
                 }
                 labels_override = lo;
                 if let Some(error) = error {
-                    let reply = error.to_reply();
+                    let reply = error.to_reply().into();
                     return Ok(self.decorate(reply, None, &summary, labels_override.as_deref()));
                 }
                 injected_wc_error = write_concern_error;
@@ -536,10 +538,12 @@ impl Engine {
             };
             let (mut reply, op_time) = match result {
                 Ok(outcome) => (outcome.reply, Some(outcome.op_time)),
-                Err(e) => (e.to_reply(), None),
+                Err(e) => (e.to_reply().into(), None),
             };
             if let Some(wce) = injected_wc_error {
-                reply.insert("writeConcernError", wce);
+                reply.edit(|reply| {
+                    reply.insert("writeConcernError", wce);
+                });
             }
             Ok(self.decorate(reply, op_time, &summary, labels_override.as_deref()))
         }
@@ -548,45 +552,51 @@ impl Engine {
     /// Adds the error labels, and the operation and cluster times.
     fn decorate(
         &self,
-        mut reply: Document,
+        mut reply: Reply,
         op_time: Option<Ts>,
         req: &RequestSummary,
         labels_override: Option<&[String]>,
-    ) -> Response {
-        let code = match reply.get("ok") {
-            Some(Bson::Double(ok)) if *ok == 0.0 => reply.get_i32("code").ok(),
-            _ => None,
-        };
-        let wc_code = match reply.get("writeConcernError") {
-            Some(Bson::Document(wce)) => wce.get_i32("code").ok(),
-            _ => None,
-        };
-        if code.is_some() || wc_code.is_some() || labels_override.is_some() {
-            let labels: Vec<String> = match labels_override {
-                Some(labels) => labels.to_vec(),
-                None => {
-                    let mut labels: Vec<String> = match reply.get("errorLabels") {
-                        Some(Bson::Array(existing)) => existing
-                            .iter()
-                            .filter_map(|l| l.as_str().map(str::to_owned))
-                            .collect(),
-                        _ => Vec::new(),
-                    };
-                    for label in req.labels(code, wc_code) {
-                        if !labels.iter().any(|l| l == label) {
-                            labels.push(label.to_owned());
-                        }
-                    }
-                    labels
-                }
+    ) -> Answer {
+        // A reply kept as values is a success without a write concern error.
+        let (code, wc_code) = reply.as_document().map_or((None, None), |reply| {
+            let code = match reply.get("ok") {
+                Some(Bson::Double(ok)) if *ok == 0.0 => reply.get_i32("code").ok(),
+                _ => None,
             };
-            reply.remove("errorLabels");
-            if !labels.is_empty() {
-                reply.insert("errorLabels", labels);
-            }
+            let wc_code = match reply.get("writeConcernError") {
+                Some(Bson::Document(wce)) => wce.get_i32("code").ok(),
+                _ => None,
+            };
+            (code, wc_code)
+        });
+        if code.is_some() || wc_code.is_some() || labels_override.is_some() {
+            reply.edit(|reply| {
+                let labels: Vec<String> = match labels_override {
+                    Some(labels) => labels.to_vec(),
+                    None => {
+                        let mut labels: Vec<String> = match reply.get("errorLabels") {
+                            Some(Bson::Array(existing)) => existing
+                                .iter()
+                                .filter_map(|l| l.as_str().map(str::to_owned))
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        for label in req.labels(code, wc_code) {
+                            if !labels.iter().any(|l| l == label) {
+                                labels.push(label.to_owned());
+                            }
+                        }
+                        labels
+                    }
+                };
+                reply.remove("errorLabels");
+                if !labels.is_empty() {
+                    reply.insert("errorLabels", labels);
+                }
+            });
         }
         let op_time = op_time.unwrap_or_else(|| self.shared.state.lock().last_committed);
-        Response {
+        Answer {
             reply,
             operation_time: op_time.to_bson(),
             cluster_time: self.shared.clock.now().to_bson(),
@@ -652,7 +662,7 @@ impl Engine {
         reply.insert("readOnly", false);
         reply.insert("ok", 1.0);
         Outcome {
-            reply,
+            reply: reply.into(),
             op_time: last,
         }
     }
@@ -686,7 +696,8 @@ impl Engine {
                     reply: crate::reply::of(
                         req.reply_gets_times,
                         [("count", (count as i64).into()), ("ok", 1.0.into())],
-                    ),
+                    )
+                    .into(),
                     op_time,
                 }
             }
@@ -705,7 +716,9 @@ impl Engine {
                 .await_write_concern(req.write_concern.as_ref(), outcome.op_time)
                 .await
         {
-            outcome.reply.insert("writeConcernError", wce);
+            outcome.reply.edit(|reply| {
+                reply.insert("writeConcernError", wce);
+            });
         }
         Ok(outcome)
     }
@@ -739,7 +752,7 @@ impl Engine {
                 self.sweep_expired(state, Instant::now());
                 if let Some(reply) = self.retryable_write_replay(state, spec, req)? {
                     return Ok(Outcome {
-                        reply,
+                        reply: reply.into(),
                         op_time: state.last_committed,
                     });
                 }
@@ -754,7 +767,7 @@ impl Engine {
                     scanned_objects: &self.shared.scanned_objects,
                     reply_gets_times: req.reply_gets_times,
                 };
-                match (spec.handler)(&mut exec, req) {
+                match spec.handler.run(&mut exec, req) {
                     Ok(mut reply) => {
                         let committed = self.commit_unit(state, unit)?;
                         if req
@@ -762,7 +775,7 @@ impl Engine {
                             .as_ref()
                             .is_some_and(|rc| rc.level == Some(ReadConcernLevel::Snapshot))
                         {
-                            stamp_snapshot_time(&mut reply, snapshot);
+                            reply.edit(|reply| stamp_snapshot_time(reply, snapshot));
                         }
                         if req.is_retryable_write()
                             && spec.retryable
@@ -771,7 +784,7 @@ impl Engine {
                             let session = state.sessions.get_or_create(key, Instant::now());
                             session.retry = Some(crate::session::RetryRecord {
                                 command: spec.name.to_owned(),
-                                reply: reply.clone(),
+                                reply: reply.clone().into_document(req.reply_gets_times),
                             });
                             session.txn_number = Some(number);
                         }
@@ -972,6 +985,54 @@ pub fn cluster_time_document(ts: Ts) -> Document {
     document
 }
 
+/// A command's reply with its times, before the caller's form is chosen: a [`Response`] (a
+/// document) or the encoded bytes.
+struct Answer {
+    reply: Reply,
+    operation_time: Timestamp,
+    cluster_time: Timestamp,
+}
+
+impl Answer {
+    /// The reply as a document, with room for the times as fields if they will be added
+    /// (`room`, see `Request::reply_gets_times`).
+    fn into_response(self, room: bool) -> Response {
+        Response {
+            reply: self.reply.into_document(room),
+            operation_time: self.operation_time,
+            cluster_time: self.cluster_time,
+        }
+    }
+
+    /// The reply as `mongod` sends it, encoded as BSON in one allocation; a reply kept as
+    /// values is written from them. A reply `bson` cannot encode (a key with a NUL byte)
+    /// becomes an `InternalError` reply saying so.
+    fn into_encoded(self) -> RawDocumentBuf {
+        if let Some(bytes) =
+            crate::encoding::encode_reply(&self.reply, self.operation_time, self.cluster_time)
+            && let Ok(encoded) = RawDocumentBuf::from_bytes(bytes)
+        {
+            return encoded;
+        }
+        let (operation_time, cluster_time) = (self.operation_time, self.cluster_time);
+        let document = self.into_response(true).into_document();
+        match RawDocumentBuf::try_from(&document) {
+            Ok(encoded) => encoded,
+            Err(e) => Answer {
+                reply: CommandError::new(
+                    ErrorCode::InternalError,
+                    format!("the reply cannot be encoded as BSON: {e}"),
+                )
+                .to_reply()
+                .into(),
+                operation_time,
+                cluster_time,
+            }
+            .into_encoded(),
+        }
+    }
+}
+
 /// A command's reply, with the times that go along with it.
 #[derive(Debug, Clone)]
 pub struct Response {
@@ -989,26 +1050,12 @@ impl Response {
     /// document, written in one allocation. A reply `bson` cannot encode (a key with a NUL
     /// byte) becomes an `InternalError` reply saying so.
     pub fn into_encoded(self) -> RawDocumentBuf {
-        if let Some(bytes) =
-            crate::encoding::encode_reply(&self.reply, self.operation_time, self.cluster_time)
-            && let Ok(encoded) = RawDocumentBuf::from_bytes(bytes)
-        {
-            return encoded;
+        Answer {
+            reply: self.reply.into(),
+            operation_time: self.operation_time,
+            cluster_time: self.cluster_time,
         }
-        let (operation_time, cluster_time) = (self.operation_time, self.cluster_time);
-        match RawDocumentBuf::try_from(&self.into_document()) {
-            Ok(encoded) => encoded,
-            Err(e) => Response {
-                reply: CommandError::new(
-                    ErrorCode::InternalError,
-                    format!("the reply cannot be encoded as BSON: {e}"),
-                )
-                .to_reply(),
-                operation_time,
-                cluster_time,
-            }
-            .into_encoded(),
-        }
+        .into_encoded()
     }
 
     /// The reply as `mongod` sends it, with `operationTime` and `$clusterTime`.

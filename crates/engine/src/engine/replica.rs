@@ -177,7 +177,8 @@ impl Engine {
                 "myState": if node.is_primary { 1 } else { 2 },
                 "members": members,
                 "ok": 1.0,
-            },
+            }
+            .into(),
             op_time: last,
         }
     }

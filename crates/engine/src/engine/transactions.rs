@@ -10,6 +10,7 @@ use super::{Engine, Outcome, State};
 use crate::clock::Ts;
 use crate::commands::{CommandSpec, Exec, TxnContext};
 use crate::error::{CommandError, CommandResult, ErrorCode};
+use crate::reply::Reply;
 use crate::request::{ReadConcernLevel, Request};
 use crate::session::{SessionKey, Transaction, TxnState};
 use crate::storage::TxnId;
@@ -151,12 +152,14 @@ impl Engine {
             scanned_objects: &self.shared.scanned_objects,
             reply_gets_times: req.reply_gets_times,
         };
-        let result = (spec.handler)(&mut exec, req);
+        let result = spec.handler.run(&mut exec, req);
         let opened = exec.txn.map(|t| t.opened_cursors).unwrap_or_default();
         txn.cursors.extend(opened);
         let snapshot = txn.unit.snapshot;
         let failed = match &result {
-            Ok(reply) => reply.contains_key("writeErrors"),
+            Ok(reply) => reply
+                .as_document()
+                .is_some_and(|r| r.contains_key("writeErrors")),
             Err(_) => true,
         };
         if failed {
@@ -312,7 +315,7 @@ impl Engine {
                     Ok(ts) => {
                         session.txn = TxnState::Committed { ts };
                         Ok(Outcome {
-                            reply: crate::reply::ok(req.reply_gets_times),
+                            reply: Reply::Ok,
                             op_time: ts.unwrap_or(snapshot),
                         })
                     }
@@ -326,7 +329,7 @@ impl Engine {
                 session.txn = TxnState::Committed { ts };
                 let op_time = ts.unwrap_or(state.last_committed);
                 Ok(Outcome {
-                    reply: crate::reply::ok(req.reply_gets_times),
+                    reply: Reply::Ok,
                     op_time,
                 })
             }
@@ -347,7 +350,7 @@ impl Engine {
             TxnState::InProgress(txn) => {
                 self.end_transaction(state, *txn, false)?;
                 Ok(Outcome {
-                    reply: crate::reply::ok(req.reply_gets_times),
+                    reply: Reply::Ok,
                     op_time: state.last_committed,
                 })
             }
@@ -384,7 +387,7 @@ impl Engine {
             }
         }
         Ok(Outcome {
-            reply: crate::reply::ok(req.reply_gets_times),
+            reply: Reply::Ok,
             op_time: state.last_committed,
         })
     }

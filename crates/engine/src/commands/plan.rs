@@ -13,7 +13,7 @@ use crate::storage::{Key, decode};
 /// A matching document and the key string of its `_id`.
 #[derive(Debug, Clone)]
 pub(crate) struct Matched {
-    pub id: Vec<u8>,
+    pub id: Key,
     pub doc: Document,
 }
 
@@ -38,7 +38,7 @@ pub(crate) fn matching(
         let doc = decode(bytes)?;
         if filter.matches(&doc) {
             out.push(Matched {
-                id: id.to_vec(),
+                id: Key::from_slice(id),
                 doc,
             });
         }

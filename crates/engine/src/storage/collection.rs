@@ -1,8 +1,8 @@
 //! One collection: multi-version records keyed by `_id`, and its secondary indexes.
 
 use ahash::HashMap;
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
 
 use bson::{Document, Uuid};
 
@@ -204,14 +204,21 @@ fn remove_stale_entries(
     newest_keys: &[Vec<Vec<u8>>],
 ) -> CommandResult<()> {
     for (i, index) in indexes.iter_mut().enumerate() {
-        let mut stale = BTreeSet::new();
+        let mut stale: Vec<Vec<u8>> = Vec::new();
         for version in dropped {
             if let Some(bytes) = version.doc() {
-                stale.extend(index.keys_of_stored(bytes)?);
+                let keys = index.keys_of_stored(bytes)?;
+                if stale.is_empty() {
+                    stale = keys;
+                } else {
+                    stale.extend(keys);
+                }
             }
         }
-        for key in newest_keys.get(i).into_iter().flatten() {
-            stale.remove(key);
+        stale.sort_unstable();
+        stale.dedup();
+        if let Some(newest) = newest_keys.get(i) {
+            stale.retain(|key| !holds(newest, key));
         }
         if let Some(record) = kept {
             for version in record.versions().rev() {
@@ -219,9 +226,8 @@ fn remove_stale_entries(
                     break;
                 }
                 if let Some(bytes) = version.doc() {
-                    for key in index.keys_of_stored(bytes)? {
-                        stale.remove(&key);
-                    }
+                    let kept_keys = index.keys_of_stored(bytes)?;
+                    stale.retain(|key| !holds(&kept_keys, key));
                 }
             }
         }
@@ -230,4 +236,63 @@ fn remove_stale_entries(
         }
     }
     Ok(())
+}
+
+/// Whether `keys`, one version's keys for an index, holds `key`. Key generation returns them
+/// sorted and without repeats, so this is a binary search (a document with a large array
+/// has as many keys as elements).
+fn holds(keys: &[Vec<u8>], key: &[u8]) -> bool {
+    debug_assert!(keys.is_sorted(), "index keys come sorted");
+    keys.binary_search_by(|k| k.as_slice().cmp(key)).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::{Bson, doc};
+
+    use super::*;
+    use crate::keystring;
+
+    fn install(c: &mut Collection, tags: &[&str], ts: u64, horizon: u64) {
+        let doc = doc! {"_id": 1, "tags": tags};
+        let bytes = doc.to_vec().expect("encodes").into_boxed_slice();
+        let horizon = Horizon {
+            soft: Ts(horizon),
+            hard: Ts(horizon),
+        };
+        let id = Key::from_vec(keystring::key_of(&Bson::Int32(1)));
+        c.install(id, Some(bytes), IndexKeys::default(), Ts(ts), horizon)
+            .expect("installs");
+    }
+
+    /// The tags the index has an entry for.
+    fn indexed(c: &Collection) -> Vec<&'static str> {
+        let index = c.index("tags_1").expect("the index");
+        let id = keystring::key_of(&Bson::Int32(1));
+        ["a", "b", "c", "d"]
+            .into_iter()
+            .filter(|tag| {
+                let doc = doc! {"tags": *tag};
+                let keys = index.keys_of(&doc).expect("keys");
+                index.has_entry(&keys[0], &id)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn entries_go_with_the_last_version_that_holds_them() {
+        let mut c = Collection::new(doc! {}, None);
+        let spec = doc! {"key": {"tags": 1}, "name": "tags_1"};
+        c.add_index(Index::from_spec(&spec, None).expect("an index"))
+            .expect("added");
+        install(&mut c, &["c", "a", "b"], 1, 0);
+        // An older snapshot still reads the first version: its keys stay.
+        install(&mut c, &["d", "b"], 2, 1);
+        assert_eq!(indexed(&c), ["a", "b", "c", "d"]);
+        // Once no reader sees it, only the keys no kept version holds go.
+        install(&mut c, &["b", "d"], 3, 3);
+        assert_eq!(indexed(&c), ["b", "d"]);
+        install(&mut c, &[], 4, 4);
+        assert_eq!(indexed(&c), Vec::<&str>::new());
+    }
 }

@@ -12,6 +12,8 @@
 //! for every filter it checks. [`decode`] reads the common types straight into a [`Document`]
 //! and leaves the rare ones, and anything malformed, to `bson`.
 
+use std::sync::LazyLock;
+
 use bson::oid::ObjectId;
 use bson::spec::{BinarySubtype, ElementType};
 use bson::{Binary, Bson, DateTime, Decimal128, Document, Timestamp};
@@ -302,7 +304,7 @@ pub fn decode(bytes: &[u8]) -> Option<Document> {
 
 fn decode_document(bytes: &[u8], depth: usize) -> Option<Document> {
     let mut elements = elements_of(bytes, depth)?;
-    let mut doc = Document::new();
+    let mut doc = document_with_room(count_elements(elements));
     while !elements.is_empty() {
         let (key, value) = next_element(&mut elements, depth)?;
         doc.insert(key, value);
@@ -312,13 +314,91 @@ fn decode_document(bytes: &[u8], depth: usize) -> Option<Document> {
 
 fn decode_array(bytes: &[u8], depth: usize) -> Option<Vec<Bson>> {
     let mut elements = elements_of(bytes, depth)?;
-    let mut values = Vec::new();
+    let mut values = Vec::with_capacity(count_elements(elements));
     while !elements.is_empty() {
         // An array's keys are its indexes; `bson` reads them as keys and then ignores them.
         let (_, value) = next_element(&mut elements, depth)?;
         values.push(value);
     }
     Some(values)
+}
+
+/// An empty document with room for `fields` fields. `bson::Document` has no `with_capacity`,
+/// and one made empty grows as fields arrive: its hash table is rebuilt and its entries moved
+/// at the fourth field, again at the eighth and the fifteenth. A copy of an emptied document
+/// that held as many fields gets its table at once, and its entries take the table's
+/// capacity on the first insert (as `reply::document` does for replies). Measured on a
+/// document of 11 fields, decoding took about a tenth less time.
+fn document_with_room(fields: usize) -> Document {
+    static ROOMY: LazyLock<[Document; 3]> = LazyLock::new(|| [7, 14, 28].map(emptied_document));
+    match fields {
+        0..=3 => Document::new(),
+        4..=7 => ROOMY[0].clone(),
+        8..=14 => ROOMY[1].clone(),
+        _ => ROOMY[2].clone(),
+    }
+}
+
+/// An empty document that held `fields` fields.
+fn emptied_document(fields: usize) -> Document {
+    let mut doc = Document::new();
+    for field in 0..fields {
+        doc.insert(field.to_string(), Bson::Null);
+    }
+    doc.clear();
+    doc
+}
+
+/// How many elements `elements` (a document's or an array's) holds, to size what they are
+/// decoded into: a hint only, so bytes it cannot walk count as none (decoding finds what is
+/// wrong with them).
+fn count_elements(mut elements: &[u8]) -> usize {
+    let mut count = 0;
+    while let Some((&element_type, rest)) = elements.split_first() {
+        let Some(nul) = rest.iter().position(|&b| b == 0) else {
+            return 0;
+        };
+        let value = &rest[nul + 1..];
+        let Some(len) = ElementType::from(element_type).and_then(|t| value_size(t, value)) else {
+            return 0;
+        };
+        let Some(next) = value.get(len..) else {
+            return 0;
+        };
+        elements = next;
+        count += 1;
+    }
+    count
+}
+
+/// The size of the value of type `element_type` at the front of `value`, by its type or
+/// the length it starts with.
+fn value_size(element_type: ElementType, value: &[u8]) -> Option<usize> {
+    let prefix = || -> Option<usize> {
+        let (length, _) = value.split_first_chunk::<4>()?;
+        usize::try_from(i32::from_le_bytes(*length)).ok()
+    };
+    Some(match element_type {
+        ElementType::Double
+        | ElementType::DateTime
+        | ElementType::Timestamp
+        | ElementType::Int64 => 8,
+        ElementType::Int32 => 4,
+        ElementType::Boolean => 1,
+        ElementType::ObjectId => 12,
+        ElementType::Decimal128 => 16,
+        ElementType::Null | ElementType::Undefined | ElementType::MinKey | ElementType::MaxKey => 0,
+        ElementType::String | ElementType::JavaScriptCode | ElementType::Symbol => 4 + prefix()?,
+        ElementType::EmbeddedDocument
+        | ElementType::Array
+        | ElementType::JavaScriptCodeWithScope => prefix()?,
+        ElementType::Binary => 4 + 1 + prefix()?,
+        ElementType::DbPointer => 4 + prefix()? + 12,
+        ElementType::RegularExpression => {
+            let pattern = value.iter().position(|&b| b == 0)? + 1;
+            pattern + value[pattern..].iter().position(|&b| b == 0)? + 1
+        }
+    })
 }
 
 /// The elements of a document or array whose bytes are exactly `bytes`: after the length,
@@ -556,6 +636,14 @@ mod tests {
             let Ok(bytes) = doc.to_vec() else { return Ok(()) };
             let ours = decode(&bytes).map(|d| d.to_vec().ok());
             prop_assert_eq!(ours, Some(Some(bytes)));
+        }
+
+        #[test]
+        fn counts_the_elements_bson_finds(doc in document(value())) {
+            let Ok(bytes) = doc.to_vec() else { return Ok(()) };
+            let elements = elements_of(&bytes, 0).expect("a whole document");
+            let raw = bson::RawDocument::from_bytes(&bytes).expect("valid");
+            prop_assert_eq!(count_elements(elements), raw.iter().count());
         }
 
         #[test]

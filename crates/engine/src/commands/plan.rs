@@ -3,6 +3,7 @@
 //! filter, so an index only narrows the search.
 
 use bson::{Bson, Document};
+use smallvec::SmallVec;
 
 use super::Exec;
 use crate::error::CommandResult;
@@ -17,6 +18,10 @@ pub(crate) struct Matched {
     pub doc: Document,
 }
 
+/// Matching documents, kept inline when there is one (a filter on `_id` or a unique field,
+/// the most frequent) instead of in an allocation of their own.
+pub(crate) type Matches = SmallVec<[Matched; 1]>;
+
 /// The documents of `db.coll` the command's unit sees that match `filter`, in `_id` order, at
 /// most `limit` of them.
 pub(crate) fn matching(
@@ -25,8 +30,8 @@ pub(crate) fn matching(
     coll: &str,
     filter: &Filter,
     limit: Option<usize>,
-) -> CommandResult<Vec<Matched>> {
-    let mut out = Vec::new();
+) -> CommandResult<Matches> {
+    let mut out = Matches::new();
     if limit == Some(0) {
         return Ok(out);
     }
@@ -73,8 +78,9 @@ pub(crate) fn matching(
 enum Plan {
     /// The filter pins `_id` to one value.
     Id(Vec<u8>),
-    /// These `_id` keys (in order, without repeats) are the only possible matches.
-    Candidates(Vec<Key>),
+    /// These `_id` keys (in order, without repeats) are the only possible matches (kept
+    /// inline when there are few).
+    Candidates(SmallVec<[Key; 2]>),
     /// Every document must be checked.
     Scan,
 }
@@ -98,7 +104,7 @@ fn choose_plan(exec: &Exec<'_>, db: &str, coll: &str, filter: &Filter) -> Plan {
         return Plan::Id(keystring::key_of(value));
     }
     let Some(collection) = exec.unit.collection(exec.catalog, db, coll) else {
-        return Plan::Candidates(Vec::new());
+        return Plan::Candidates(SmallVec::new());
     };
     for (path, value) in &equalities {
         if !indexable(value) {
@@ -117,7 +123,7 @@ fn choose_plan(exec: &Exec<'_>, db: &str, coll: &str, filter: &Filter) -> Plan {
             .map_or(Direction::Ascending, |(_, d)| *d);
         let mut prefix = Vec::with_capacity(16);
         keystring::encode_value(value, direction, &mut prefix);
-        let mut ids: Vec<Key> = index.ids_with_prefix(&prefix).cloned().collect();
+        let mut ids: SmallVec<[Key; 2]> = index.ids_with_prefix(&prefix).cloned().collect();
         // The unit's own uncommitted writes are not in the index yet.
         ids.extend(exec.unit.own_ids(db, coll).into_iter().map(Key::from_slice));
         // A compound index lists a document once per key it holds, and ids under a prefix

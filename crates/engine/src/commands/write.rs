@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use bson::{Bson, DateTime, Document, doc, oid::ObjectId};
+use smallvec::SmallVec;
 
 use super::plan::Matched;
 use super::{
@@ -353,7 +354,8 @@ pub(crate) fn update(exec: &mut Exec<'_>, req: &Request<'_>) -> StatementResult<
         .iter()
         .enumerate()
         .map(|(index, statement)| StatementFields::check(statement, index))
-        .collect::<CommandResult<Vec<_>>>()?;
+        // Inline for the usual single statement.
+        .collect::<CommandResult<SmallVec<[_; 1]>>>()?;
     for (index, fields) in checked.iter().enumerate() {
         let result = UpdateStatement::parse(fields)
             .map_err(StatementError::from)
@@ -612,7 +614,9 @@ pub(crate) fn find_and_modify(exec: &mut Exec<'_>, req: &Request<'_>) -> Stateme
     let target = match &sort {
         Some(sort) => {
             let all = matching(exec, req.db, coll, &filter, None)?;
-            sort_documents(sort, all, |m| &m.doc)?.into_iter().next()
+            sort_documents(sort, all.into_vec(), |m| &m.doc)?
+                .into_iter()
+                .next()
         }
         None => matching(exec, req.db, coll, &filter, Some(1))?
             .into_iter()

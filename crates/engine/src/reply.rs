@@ -1,8 +1,6 @@
 //! Replies: documents made with room for the fields a reply ends up with, and the most
 //! frequent replies kept as values until the caller says in what form it wants them.
 
-use std::sync::LazyLock;
-
 use bson::{Bson, Document};
 
 /// An empty reply document. With `room` (the reply will get `operationTime` and
@@ -23,15 +21,7 @@ pub(crate) fn document(room: bool) -> Document {
         // and a smaller allocation is the cheaper one.
         return Document::new();
     }
-    static ROOMY: LazyLock<Document> = LazyLock::new(|| {
-        let mut room = Document::new();
-        for field in ["a", "b", "c", "d", "e", "f", "g"] {
-            room.insert(field, 0);
-        }
-        room.clear();
-        room
-    });
-    ROOMY.clone()
+    crate::encoding::document_with_room(7)
 }
 
 /// A reply of these fields, in this order (with room for the times, as [`document`]).
